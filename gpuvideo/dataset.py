@@ -1,0 +1,209 @@
+"""``ClipDataset``: the Keras side. Turns a list of samples (file + frame indices) into batches.
+
+It owns batching, the epoch order, per-sample random transforms, the clip
+cache, parallel decoding inside a batch and the replacement of unusable
+videos; subclasses only decide which samples exist (see ``generator.py``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from .cache import DEFAULT_CACHE_BYTES, ClipCache
+from .decode import open_reader
+from .errors import BadVideoReport, VideoError, check_on_error
+from .ops import INTERPOLATIONS, prepare_clip, rescale as rescale_op
+from .probe import VideoInfo
+from .transform import make_transform
+
+log = logging.getLogger("gpuvideo")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One item of an epoch: ``indices`` (int64) of frames to read from ``path``, class ``label``."""
+    path: str
+    label: int
+    indices: np.ndarray
+
+
+class ClipDataset(keras.utils.PyDataset):
+    """Batches ``x`` float32 ``(B, nb_frames, H, W, C)`` and one-hot ``y`` float32 ``(B, classes)``.
+
+    ``len(ds) = ceil(samples / batch_size)``; the last batch is completed with
+    samples from the start of the epoch order, so every batch has ``batch_size``
+    items. Also an endless iterator: ``next(ds)`` walks the batches and calls
+    :meth:`on_epoch_end` on wrap-around (as keras_video did).
+    """
+
+    def _setup(self, *, samples: list[Sample], infos: dict[str, VideoInfo], classes: list[str],
+               batch_size: int, target_shape, nb_channel: int, rescale, shuffle: bool, transformation,
+               use_frame_cache: bool, cache_bytes: int, seed, on_error: str, interpolation: str,
+               decode_threads, workers: int, use_multiprocessing: bool, max_queue_size: int,
+               report: BadVideoReport | None = None):
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if len(target_shape) != 2:
+            raise ValueError(f"target_shape must be (width, height), got {target_shape}")
+        if nb_channel not in (1, 3):
+            raise ValueError(f"nb_channel must be 1 or 3, got {nb_channel}")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}")
+        if not samples:
+            raise ValueError("no sample to serve")
+        self.samples = samples
+        self._infos = infos
+        self._classes = list(classes)
+        self.batch_size = int(batch_size)
+        self.target_shape = tuple(int(v) for v in target_shape)
+        self.nb_channel = int(nb_channel)
+        self.rescale = rescale
+        self.shuffle = bool(shuffle)
+        self.transformation = transformation
+        self._transform = make_transform(transformation)
+        self.use_frame_cache = bool(use_frame_cache)
+        self.cache = ClipCache(cache_bytes) if use_frame_cache else None
+        self.seed = int(np.random.SeedSequence(seed).entropy % (2 ** 63)) if seed is None else int(seed)
+        self.on_error = check_on_error(on_error)
+        self.interpolation = interpolation
+        self.decode_threads = int(decode_threads or min(self.batch_size, os.cpu_count() or 1))
+        self.bad_files = report if report is not None else BadVideoReport()
+        self._by_label: dict[int, list[int]] = {}
+        for i, s in enumerate(samples):
+            self._by_label.setdefault(s.label, []).append(i)
+        self._pool = None
+        self._pool_pid = None
+        self._pool_lock = threading.Lock()
+        self.epoch = 0
+        self._current = 0
+        self._order = self._epoch_order()
+
+    # ------------------------------------------------------------------ epoch
+    def _epoch_order(self) -> np.ndarray:
+        n = len(self.samples)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(n)
+
+    def on_epoch_end(self):
+        """Next epoch: new order (when shuffling) and new random transforms."""
+        self.epoch += 1
+        self._order = self._epoch_order()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.samples) / self.batch_size)
+
+    # ------------------------------------------------------------------ keras_video compatibility
+    @property
+    def classes(self) -> list[str]:
+        return list(self._classes)
+
+    @property
+    def classes_count(self) -> int:
+        return len(self._classes)
+
+    @property
+    def files(self) -> list[str]:
+        return sorted({s.path for s in self.samples})
+
+    @property
+    def files_count(self) -> int:
+        return len(self.files)
+
+    def __next__(self):
+        batch = self[self._current]
+        self._current += 1
+        if self._current >= len(self):
+            self._current = 0
+            self.on_epoch_end()
+        return batch
+
+    next = __next__
+
+    # ------------------------------------------------------------------ batches
+    def __getitem__(self, index: int):
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"batch {index} out of range for {n} batches")
+        start = index * self.batch_size
+        ids = [int(self._order[(start + k) % len(self.samples)]) for k in range(self.batch_size)]
+        clips = self._map(self._load_sample, ids)
+        x = np.stack(clips)
+        y = np.zeros((len(ids), len(self._classes)), np.float32)
+        y[np.arange(len(ids)), [self.samples[i].label for i in ids]] = 1.0
+        return x, y
+
+    def _map(self, fn, items):
+        if self.decode_threads <= 1 or len(items) == 1:
+            return [fn(i) for i in items]
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():   # new after fork
+                self._pool = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="gpuvideo-decode")
+                self._pool_pid = os.getpid()
+            pool = self._pool
+        return list(pool.map(fn, items))
+
+    def _load_sample(self, sample_id: int) -> np.ndarray:
+        """Float32 clip for one sample, a same-class replacement if its video is unusable."""
+        tried = 0
+        sid = sample_id
+        while True:
+            sample = self.samples[sid]
+            if sample.path not in self.bad_files:
+                try:
+                    clip = self._clip(sample)
+                    break
+                except (VideoError, IndexError) as e:
+                    if self.on_error == "raise":
+                        raise
+                    self.bad_files.add(sample.path, "decode", str(getattr(e, "reason", e)))
+            tried += 1
+            sid = self._replacement(sample_id, tried)
+        clip = rescale_op(clip, self.rescale)
+        if self._transform is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, sample_id])
+            clip = self._transform(clip, rng)
+        return clip
+
+    def _replacement(self, sample_id: int, tried: int) -> int:
+        peers = self._by_label[self.samples[sample_id].label]
+        pos = peers.index(sample_id)
+        for k in range(tried, len(peers) + 1):
+            cand = peers[(pos + k) % len(peers)]
+            if self.samples[cand].path not in self.bad_files:
+                return cand
+        cls = self._classes[self.samples[sample_id].label]
+        raise VideoError(self.samples[sample_id].path, f"every video of class {cls!r} is unusable; "
+                                                       f"see the generator's bad_files")
+
+    def _clip(self, sample: Sample) -> np.ndarray:
+        """uint8 ``(T, H, W, C)`` for ``sample``, from the cache or decoded and prepared."""
+        key = (sample.path, sample.indices.tobytes())
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        clip = self._decode(sample)
+        if self.cache is not None:
+            self.cache.put(key, clip)
+        return clip
+
+    def _decode(self, sample: Sample) -> np.ndarray:
+        with open_reader(self._infos[sample.path]) as reader:
+            frames = reader.read(sample.indices)
+        return prepare_clip(frames, self.target_shape, self.nb_channel, self.interpolation)
+
+    def __del__(self):
+        pool = getattr(self, "_pool", None)
+        if pool is not None and self._pool_pid == os.getpid():
+            pool.shutdown(wait=False)

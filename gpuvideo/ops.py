@@ -1,0 +1,75 @@
+"""Per-clip array operations, written once for NumPy and CuPy arrays.
+
+A clip is ``(T, H, W, C)``; frames ``(H, W, C)`` are accepted too. The array
+module is taken from the input (``cupy`` arrays stay on the GPU). Where OpenCV
+defines the result (grey weights, bilinear resize), the NumPy path uses cv2
+and the integer formulas here reproduce it bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: OpenCV's fixed-point RGB->grey weights (BT.601 luma, 15-bit): R, G, B
+_GREY_W = (9798, 19235, 3735)
+_GREY_SHIFT = 15
+
+INTERPOLATIONS = ("linear", "area")
+
+
+def array_module(x):
+    """``numpy`` or ``cupy``, whichever owns ``x``."""
+    mod = type(x).__module__
+    if mod.startswith("cupy"):
+        import cupy
+        return cupy
+    return np
+
+
+def to_grey(clip):
+    """RGB uint8 ``(..., 3)`` -> grey uint8 ``(..., 1)`` with OpenCV's ``COLOR_RGB2GRAY`` weights (exact)."""
+    xp = array_module(clip)
+    c = clip.astype(xp.int32)
+    y = (c[..., 0] * _GREY_W[0] + c[..., 1] * _GREY_W[1] + c[..., 2] * _GREY_W[2] + (1 << (_GREY_SHIFT - 1))) >> _GREY_SHIFT
+    return y.astype(xp.uint8)[..., None]
+
+
+def resize(clip, size: tuple[int, int], interpolation: str = "linear"):
+    """Resize uint8 ``(T, H, W, C)`` to ``size`` = (width, height).
+
+    ``"linear"``: bilinear with pixel-centre alignment (``cv2.INTER_LINEAR``, as
+    keras_video); ``"area"``: pixel-area averaging (``cv2.INTER_AREA``), better
+    for strong downscaling. NumPy only for now: CuPy arrays raise ``TypeError``.
+    """
+    w, h = int(size[0]), int(size[1])
+    if clip.shape[-3] == h and clip.shape[-2] == w:
+        return clip
+    xp = array_module(clip)
+    if xp is not np:
+        raise TypeError("resize of device arrays is done by the GPU decode path")
+    import cv2
+
+    flag = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}[interpolation]
+    out = np.empty(clip.shape[:-3] + (h, w, clip.shape[-1]), clip.dtype)
+    flat_in = clip.reshape((-1,) + clip.shape[-3:])
+    flat_out = out.reshape((-1,) + out.shape[-3:])
+    for i in range(flat_in.shape[0]):
+        r = cv2.resize(flat_in[i], (w, h), interpolation=flag)
+        flat_out[i] = r.reshape(h, w, -1)
+    return out
+
+
+def rescale(clip, factor: float, dtype="float32"):
+    """``clip * factor`` as float32 (``factor=None`` or 1 only casts)."""
+    xp = array_module(clip)
+    out = clip.astype(dtype)
+    if factor is not None and factor != 1:
+        out *= xp.asarray(factor, dtype=dtype)
+    return out
+
+
+def prepare_clip(clip, size: tuple[int, int], nb_channel: int = 3, interpolation: str = "linear"):
+    """Decoded RGB uint8 ``(T, H, W, 3)`` -> uint8 ``(T, h, w, nb_channel)`` at ``size`` = (w, h)."""
+    if nb_channel not in (1, 3):
+        raise ValueError(f"nb_channel must be 1 or 3, got {nb_channel}")
+    clip = resize(clip, size, interpolation)
+    return to_grey(clip) if nb_channel == 1 else clip

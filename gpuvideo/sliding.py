@@ -1,0 +1,39 @@
+"""``SlidingFrameGenerator``: several clips per video, one per window position."""
+from __future__ import annotations
+
+import logging
+
+from .dataset import Sample
+from .generator import VideoFrameGenerator
+from .probe import VideoInfo
+from .sampling import sliding_windows
+
+log = logging.getLogger("gpuvideo")
+
+
+class SlidingFrameGenerator(VideoFrameGenerator):
+    """Every window of every video is a sample, and returns its own frames.
+
+    ``sequence_time`` (seconds, converted with each video's own fps) is the span
+    a window covers; None spans the whole video. Frames inside a window are
+    ``max(1, span // nb_frames)`` apart and windows start every ``window_stride``
+    frames (keyword-only, default 1). See :func:`gpuvideo.sampling.sliding_windows`
+    for the exact rule; ``len(gen) = ceil(total windows / batch_size)``.
+    All other parameters are :class:`~gpuvideo.generator.VideoFrameGenerator`'s.
+    """
+
+    def __init__(self, *args, sequence_time: float | None = None, window_stride: int = 1, **kwargs):
+        self.sequence_time = sequence_time
+        self.window_stride = int(window_stride)
+        super().__init__(*args, **kwargs)
+
+    def _samples_for(self, info: VideoInfo, label: int) -> list[Sample]:
+        n = self._frames_per_sample()
+        windows = sliding_windows(info.frame_count, info.fps, n, self.sequence_time, self.window_stride)
+        if info.frame_count < n:
+            log.info("%s has %d frames, fewer than %d: frames are repeated", info.path, info.frame_count, n)
+        return [Sample(info.path, label, w) for w in windows]
+
+    def _derived_options(self) -> dict:
+        return dict(super()._derived_options(), sequence_time=self.sequence_time,
+                    window_stride=self.window_stride)

@@ -1,0 +1,186 @@
+"""Synthetic videos encoded as real files: index-coded frames and a moving-shapes dataset.
+
+Used by ``gpuvideo demo``, the tests and the benchmarks. Frames written here encode
+their own index (a 4x4 grid of bright/dark cells, 16 bits), so a decoded frame
+says which frame it is: :func:`read_index` inverts :func:`index_frame`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: container suffix -> (PyAV encoder, pixel format, encoder options)
+CODECS = {
+    "h264": ("libx264", "yuv420p", {"preset": "veryfast", "g": "24", "bf": "2", "crf": "20"}),
+    "mpeg4": ("mpeg4", "yuv420p", {"g": "12", "qscale": "3", "bf": "0"}),
+    "mpeg4_bframes": ("mpeg4", "yuv420p", {"g": "12", "qscale": "3", "bf": "2"}),
+    "mjpeg": ("mjpeg", "yuvj420p", {"q": "3"}),
+    "vp9": ("libvpx-vp9", "yuv420p", {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "g": "24"}),
+    "vp8": ("libvpx", "yuv420p", {"crf": "10", "b": "1M", "deadline": "realtime", "cpu-used": "8", "g": "24"}),
+}
+DEFAULT_SUFFIX = {"h264": ".mp4", "mpeg4": ".avi", "mpeg4_bframes": ".avi", "mjpeg": ".avi",
+                  "vp9": ".webm", "vp8": ".webm", "theora": ".ogv"}
+
+_BITS = 16
+_DARK, _BRIGHT = 40, 215
+
+
+def index_frame(index: int, width: int = 160, height: int = 120) -> np.ndarray:
+    """RGB uint8 frame ``(height, width, 3)`` whose 4x4 cell grid spells ``index`` (16 bits).
+
+    Cell ``b`` (row-major) is bright when bit ``b`` is set. A colour ramp in the
+    green/blue channels keeps colour conversion honest.
+    """
+    if not 0 <= index < 2 ** _BITS:
+        raise ValueError(f"index must be in [0, {2 ** _BITS}), got {index}")
+    bits = (index >> np.arange(_BITS)) & 1
+    grid = np.where(bits.reshape(4, 4), _BRIGHT, _DARK).astype(np.uint8)
+    ys = np.arange(height) * 4 // height
+    xs = np.arange(width) * 4 // width
+    grey = grid[ys[:, None], xs[None, :]]
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[..., 0] = grey
+    frame[..., 1] = grey
+    frame[..., 2] = grey
+    return frame
+
+
+def read_index(frame: np.ndarray) -> int:
+    """Index spelled by a decoded (possibly resized, RGB or grey, uint8 or float) frame."""
+    a = np.asarray(frame, dtype=np.float32)
+    if a.ndim == 3:
+        a = a.mean(axis=2)
+    if a.max() <= 1.0 + 1e-6:
+        a = a * 255.0
+    h, w = a.shape
+    value = 0
+    for b in range(_BITS):
+        r, c = divmod(b, 4)
+        y0, y1 = (4 * r + 1) * h // 16, (4 * r + 3) * h // 16
+        x0, x1 = (4 * c + 1) * w // 16, (4 * c + 3) * w // 16
+        if a[y0:y1 + 1, x0:x1 + 1].mean() > (_DARK + _BRIGHT) / 2:
+            value |= 1 << b
+    return value
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 25,
+                codec: str = "h264") -> Path:
+    """Encode RGB uint8 frames ``(H, W, 3)`` (H, W even) to ``path`` with ``codec``.
+
+    ``codec`` is a key of :data:`CODECS` (PyAV encoders) or ``"theora"``, which
+    needs an ``ffmpeg`` executable (PyAV wheels have no Theora encoder).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if codec == "theora":
+        return _write_with_ffmpeg(path, frames, fps, ["-c:v", "libtheora", "-q:v", "7", "-g", "12"])
+    import av
+
+    encoder, pix_fmt, options = CODECS[codec]
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream(encoder, rate=rate)
+        stream.pix_fmt = pix_fmt
+        stream.options = dict(options)
+        first = True
+        for frame in frames:
+            if first:
+                stream.height, stream.width = frame.shape[:2]
+                first = False
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            for packet in stream.encode(vf):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def _write_with_ffmpeg(path: Path, frames: Iterable[np.ndarray], fps: float, args: Sequence[str]) -> Path:
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise RuntimeError("writing this codec needs the ffmpeg executable (e.g. Debian's ffmpeg package)")
+    it = iter(frames)
+    first = next(it)
+    h, w = first.shape[:2]
+    cmd = [exe, "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+           "-r", str(fps), "-i", "-", *args, str(path)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(np.ascontiguousarray(first).tobytes())
+    for frame in it:
+        proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+    proc.stdin.close()
+    if proc.wait() != 0:
+        raise RuntimeError(f"ffmpeg failed writing {path}")
+    return path
+
+
+def write_index_video(path, nb_frames: int, width: int = 160, height: int = 120,
+                      fps: float = 25, codec: str = "h264") -> Path:
+    """A video of ``nb_frames`` frames where frame ``i`` spells ``i`` (see :func:`index_frame`)."""
+    return write_video(path, (index_frame(i, width, height) for i in range(nb_frames)), fps, codec)
+
+
+# --------------------------------------------------------------------------- moving shapes
+
+#: class name -> unit direction (dx, dy) in image coordinates
+DIRECTIONS = {"down": (0, 1), "left": (-1, 0), "right": (1, 0), "up": (0, -1)}
+
+
+def moving_shape_frames(direction: str, nb_frames: int, width: int, height: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """``(nb_frames, height, width, 3)`` uint8: a random shape moving in ``direction`` over a textured background."""
+    import cv2
+
+    dx, dy = DIRECTIONS[direction]
+    bg_small = rng.integers(30, 110, size=(height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    background = cv2.resize(bg_small, (width, height), interpolation=cv2.INTER_LINEAR)
+    radius = int(rng.integers(min(width, height) // 10, min(width, height) // 5))
+    room = (width if dx else height) - 2 * radius
+    travel = float(rng.uniform(0.4, 0.8)) * room
+    speed = travel / max(1, nb_frames - 1)
+    # start so that the whole path stays inside the frame
+    x0 = rng.uniform(radius + max(0.0, -dx * travel), width - radius - max(0.0, dx * travel))
+    y0 = rng.uniform(radius + max(0.0, -dy * travel), height - radius - max(0.0, dy * travel))
+    colour = tuple(int(c) for c in rng.integers(150, 256, size=3))
+    square = bool(rng.integers(0, 2))
+    out = np.empty((nb_frames, height, width, 3), np.uint8)
+    for t in range(nb_frames):
+        frame = background.copy()
+        cx, cy = int(round(x0 + dx * speed * t)), int(round(y0 + dy * speed * t))
+        if square:
+            cv2.rectangle(frame, (cx - radius, cy - radius), (cx + radius, cy + radius), colour, -1)
+        else:
+            cv2.circle(frame, (cx, cy), radius, colour, -1)
+        out[t] = frame
+    return out
+
+
+def make_action_dataset(root: str | os.PathLike, videos_per_class: int = 24, nb_frames: int = 32,
+                        width: int = 128, height: int = 96, fps: float = 25, seed: int = 0,
+                        codecs: Sequence[str] = ("h264", "mpeg4"), progress: bool = True) -> str:
+    """Write ``root/{direction}/clip_XXX.{mp4,avi}``; returns the glob pattern for the generators.
+
+    Classes are :data:`DIRECTIONS`; codecs alternate between files. Existing files are reused.
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    jobs = [(cls, i) for cls in sorted(DIRECTIONS) for i in range(videos_per_class)]
+    for cls, i in tqdm(jobs, desc="writing sample videos", disable=not progress, unit="video"):
+        codec = codecs[i % len(codecs)]
+        path = root / cls / f"clip_{i:03d}{DEFAULT_SUFFIX[codec]}"
+        frames = moving_shape_frames(cls, nb_frames, width, height, rng)
+        if not path.exists():
+            write_video(path, frames, fps, codec)
+    return str(root / "{classname}" / "*.*")

@@ -1,0 +1,1 @@
+"""CUDA sources of gpuvideo's GPU kernels (``*.cu``), installed as ``gpuvideo.kernels``."""

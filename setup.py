@@ -1,0 +1,37 @@
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+version = {}
+for line in (HERE / "gpuvideo" / "__init__.py").read_text().splitlines():
+    if line.startswith("__version__"):
+        version["v"] = line.split("=")[1].strip().strip('"')
+
+setup(
+    name="gpuvideo",
+    version=version["v"],
+    description="Folders of videos and long videos into Keras training batches, decoded on the GPU or the CPU",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=["gpuvideo", "gpuvideo.decode", "gpuvideo.farneback", "gpuvideo.kernels"],
+    # CUDA sources live in the top-level kernels/ folder and install as gpuvideo/kernels/
+    package_dir={"gpuvideo.kernels": "kernels"},
+    package_data={"gpuvideo.kernels": ["*.cu", "*.cuh"]},
+    install_requires=[
+        "numpy>=1.24",
+        "opencv-contrib-python-headless>=4.8,<5",
+        "av>=12.0",
+        "keras>=3.0",
+        "tensorflow-cpu>=2.16; platform_machine=='x86_64' or platform_machine=='AMD64'",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "gpu": ["nvidia-dali-cuda130>=2.0", "cupy-cuda13x>=13.0"],
+        "test": ["pytest>=7", "scipy>=1.10", "psutil>=5.9"],
+        "bench": ["psutil>=5.9", "matplotlib>=3.7"],
+    },
+    entry_points={"console_scripts": ["gpuvideo=gpuvideo.cli:main"]},
+    classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],
+)
