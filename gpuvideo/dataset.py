@@ -169,7 +169,7 @@ class ClipDataset(keras.utils.PyDataset):
                     self.bad_files.add(sample.path, "decode", str(getattr(e, "reason", e)))
             tried += 1
             sid = self._replacement(sample_id, tried)
-        clip = rescale_op(clip, self.rescale)
+        clip = self._postprocess(clip)
         if self._transform is not None:
             rng = np.random.default_rng([self.seed, self.epoch, sample_id])
             clip = self._transform(clip, rng)
@@ -201,7 +201,15 @@ class ClipDataset(keras.utils.PyDataset):
     def _decode(self, sample: Sample) -> np.ndarray:
         with open_reader(self._infos[sample.path]) as reader:
             frames = reader.read(sample.indices)
+        return self._prepare(frames)
+
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
+        """Decoded RGB uint8 ``(T, H, W, 3)`` -> the uint8 clip that is cached (resized, grey if asked)."""
         return prepare_clip(frames, self.target_shape, self.nb_channel, self.interpolation)
+
+    def _postprocess(self, clip: np.ndarray) -> np.ndarray:
+        """Cached uint8 clip -> float32 model input (before the random transform): ``clip * rescale``."""
+        return rescale_op(clip, self.rescale)
 
     def __del__(self):
         pool = getattr(self, "_pool", None)
