@@ -137,13 +137,13 @@ class ClipDataset(keras.utils.PyDataset):
             raise IndexError(f"batch {index} out of range for {n} batches")
         start = index * self.batch_size
         ids = [int(self._order[(start + k) % len(self.samples)]) for k in range(self.batch_size)]
-        clips = self._map(self._load_sample, ids)
-        x = np.stack(clips)
+        x = np.stack(self._load_batch(ids))
         y = np.zeros((len(ids), len(self._classes)), np.float32)
         y[np.arange(len(ids)), [self.samples[i].label for i in ids]] = 1.0
         return x, y
 
     def _map(self, fn, items):
+        items = list(items)
         if self.decode_threads <= 1 or len(items) == 1:
             return [fn(i) for i in items]
         with self._pool_lock:
@@ -153,27 +153,46 @@ class ClipDataset(keras.utils.PyDataset):
             pool = self._pool
         return list(pool.map(fn, items))
 
-    def _load_sample(self, sample_id: int) -> np.ndarray:
-        """Float32 clip for one sample, a same-class replacement if its video is unusable."""
-        tried = 0
-        sid = sample_id
-        while True:
-            sample = self.samples[sid]
-            if sample.path not in self.bad_files:
-                try:
-                    clip = self._clip(sample)
-                    break
-                except (VideoError, IndexError) as e:
+    def _load_batch(self, ids: list[int]) -> list[np.ndarray]:
+        """Float32 clips for sample ``ids``: decoded in one call, unusable videos replaced
+        by others of the same class, then post-processed and transformed."""
+        chosen = list(ids)
+        tried = [0] * len(ids)
+        clips: list = [None] * len(ids)
+        pending = list(range(len(ids)))
+        while pending:
+            for k in pending:           # videos already known bad are replaced before decoding
+                while self.samples[chosen[k]].path in self.bad_files:
+                    tried[k] += 1
+                    chosen[k] = self._replacement(ids[k], tried[k])
+            results = self._decode_many([self.samples[chosen[k]] for k in pending])
+            retry = []
+            for k, res in zip(pending, results):
+                if isinstance(res, Exception):
                     if self.on_error == "raise":
-                        raise
-                    self.bad_files.add(sample.path, "decode", str(getattr(e, "reason", e)))
-            tried += 1
-            sid = self._replacement(sample_id, tried)
-        clip = self._postprocess(clip)
-        if self._transform is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, sample_id])
-            clip = self._transform(clip, rng)
-        return clip
+                        raise res
+                    self.bad_files.add(self.samples[chosen[k]].path, "decode", str(getattr(res, "reason", res)))
+                    retry.append(k)
+                else:
+                    clips[k] = res
+            pending = retry
+
+        def finish(k: int) -> np.ndarray:
+            clip = self._postprocess(clips[k])
+            if self._transform is not None:
+                clip = self._transform(clip, np.random.default_rng([self.seed, self.epoch, ids[k]]))
+            return clip
+
+        return self._map(finish, range(len(ids)))
+
+    def _decode_many(self, samples: list[Sample]) -> list:
+        """Cached uint8 clip or the exception, per sample (clips decoded in parallel)."""
+        def one(sample):
+            try:
+                return self._clip(sample)
+            except (VideoError, IndexError) as e:
+                return e
+        return self._map(one, samples)
 
     def _replacement(self, sample_id: int, tried: int) -> int:
         peers = self._by_label[self.samples[sample_id].label]

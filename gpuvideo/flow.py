@@ -1,0 +1,159 @@
+"""``OpticalFlowGenerator``: motion images (optical flow, masks, differences) from consecutive frames.
+
+Four methods, keras_video's names and numbers:
+
+- ``METHOD_OPTICAL_FLOW`` (1): Farneback flow as a picture (hue = direction,
+  brightness = speed) or, with ``flow_output="raw"``, as ``(dx, dy)`` in pixels.
+- ``METHOD_FLOW_MASK`` (2): the flow picture, blurred (15x15 Gaussian), as a mask
+  on the average of the two frames.
+- ``METHOD_DIFF_MASK`` (3): the absolute grey difference, blurred the same way, as
+  a mask on the average of the two frames.
+- ``METHOD_ABS_DIFF`` (4): the absolute grey difference.
+
+Unlike keras_video 1.0.14, flow is computed on the 8-bit frames (not on
+frames already scaled to [0, 1], which shrinks it to almost zero) and the
+picture is built in uint8 HSV and converted to RGB, so outputs lie in
+``[0, 255] * rescale``. The arithmetic lives in :mod:`gpuvideo.motion` and
+:mod:`gpuvideo.opticalflow`.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .generator import VideoFrameGenerator
+from .motion import (FLOW_OUTPUTS, METHOD_ABS_DIFF, METHOD_DIFF_MASK, METHOD_FLOW_MASK, METHOD_OPTICAL_FLOW,
+                     METHODS, motion_images)
+from .ops import rescale as rescale_op
+from .ops import resize
+from .farneback.params import FarnebackParams
+from .opticalflow import BACKENDS
+
+log = logging.getLogger("gpuvideo")
+
+__all__ = ["OpticalFlowGenerator", "METHOD_OPTICAL_FLOW", "METHOD_FLOW_MASK", "METHOD_DIFF_MASK",
+           "METHOD_ABS_DIFF"]
+
+
+class OpticalFlowGenerator(VideoFrameGenerator):
+    """Batches of ``nb_frames`` motion images per video, each from a pair of consecutive sampled frames.
+
+    It samples ``nb_frames + 1`` frames (uniformly over the video by default)
+    and returns ``x`` float32 ``(batch_size, nb_frames, height, width, C)``:
+
+    - ``method``: one of ``METHOD_OPTICAL_FLOW`` (default), ``METHOD_FLOW_MASK``,
+      ``METHOD_DIFF_MASK``, ``METHOD_ABS_DIFF`` (see the module doc).
+    - ``flowlevel``, ``iterations``, ``winsize``: Farneback's pyramid levels,
+      iterations and window (``cv2.calcOpticalFlowFarneback(prev, next, None,
+      0.5, flowlevel, winsize, iterations, 5, 1.1, 0)`` on the grey uint8 frames).
+    - ``flow_output`` (keyword): ``"picture"`` (default): uint8 RGB picture then
+      ``rescale``, in [0, 1] with the default rescale, ``C = nb_channel``
+      (``nb_channel=1`` gives its grey); ``"raw"``: float32 ``(dx, dy)`` in
+      pixels of the target size, ``C = 2``, not rescaled (``METHOD_OPTICAL_FLOW`` only).
+    - ``flow_backend`` (keyword): ``"cv2"``, ``"cupy"``, ``"opencv-cuda"`` or None
+      (automatic), see :func:`gpuvideo.opticalflow.farneback`.
+
+    ``C = nb_channel`` for the other methods, values in ``[0, 255] * rescale``.
+    Masks multiply the average of the two frames (RGB, or grey with
+    ``nb_channel=1``) by the blurred difference or picture divided by 255.
+
+    Identical frames (a still video, a video of one frame, or a video with
+    fewer than ``nb_frames + 1`` frames, whose frames are repeated) give zero
+    motion: every method returns zeros for those pairs, including the flow
+    picture (V = 0 when the magnitude has no range).
+
+    Random ``transformation``\\ s are applied to the motion images like to
+    frames: a flip does not turn the colours or ``(dx, dy)`` vectors around.
+    All other parameters are :class:`~gpuvideo.generator.VideoFrameGenerator`'s;
+    validation and test generators keep the flow parameters.
+    """
+
+    def __init__(self, *args, nb_frames: int = 5, method: int = METHOD_OPTICAL_FLOW, flowlevel: int = 3,
+                 iterations: int = 3, winsize: int = 15, flow_output: str = "picture",
+                 flow_backend: str | None = None, **kwargs):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS} (METHOD_OPTICAL_FLOW, METHOD_FLOW_MASK, "
+                             f"METHOD_DIFF_MASK, METHOD_ABS_DIFF), got {method!r}")
+        if flow_output not in FLOW_OUTPUTS:
+            raise ValueError(f"flow_output must be one of {FLOW_OUTPUTS}, got {flow_output!r}")
+        if flow_output == "raw" and method != METHOD_OPTICAL_FLOW:
+            raise ValueError("flow_output='raw' is only for method=METHOD_OPTICAL_FLOW")
+        if flow_backend is not None and flow_backend not in BACKENDS:
+            raise ValueError(f"flow_backend must be one of {BACKENDS} or None, got {flow_backend!r}")
+        self.method = method
+        self.flowlevel = int(flowlevel)
+        self.iterations = int(iterations)
+        self.winsize = int(winsize)
+        self.flow_output = flow_output
+        self.flow_backend = flow_backend
+        # validates the numbers now rather than at the first batch
+        self.flow_params = FarnebackParams(pyr_scale=0.5, levels=self.flowlevel, winsize=self.winsize,
+                                           iterations=self.iterations, poly_n=5, poly_sigma=1.1, flags=0)
+        super().__init__(*args, nb_frames=nb_frames, **kwargs)
+        if self.transformation is not None and method in (METHOD_OPTICAL_FLOW, METHOD_FLOW_MASK):
+            log.info("transformations move flow images but do not turn their directions (hue / dx, dy)")
+
+    # ------------------------------------------------------------------ sampling and data path
+    def _frames_per_sample(self) -> int:
+        return self.nb_frames + 1
+
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
+        """Decoded RGB uint8 -> RGB uint8 at the target size (always 3 channels: grey comes later)."""
+        return resize(frames, self.target_shape, self.interpolation)
+
+    def _motion(self, clip):
+        return motion_images(clip, self.method, self.nb_channel, self.flow_params, self.flow_output,
+                             self.flow_backend)
+
+    def _postprocess(self, clip: np.ndarray) -> np.ndarray:
+        """Cached RGB uint8 ``(nb_frames + 1, H, W, 3)`` -> float32 ``(nb_frames, H, W, C)``."""
+        out = self._motion(clip)
+        if self.flow_output == "raw":
+            return out.astype(np.float32, copy=False)
+        return rescale_op(out, self.rescale)
+
+    def _derived_options(self) -> dict:
+        return dict(super()._derived_options(), method=self.method, flowlevel=self.flowlevel,
+                    iterations=self.iterations, winsize=self.winsize, flow_output=self.flow_output,
+                    flow_backend=self.flow_backend)
+
+    # ------------------------------------------------------------------ keras_video's per-pair methods
+    def _pair(self, images) -> np.ndarray:
+        if len(images) != 2:
+            raise ValueError(f"expected a pair of images, got {len(images)}")
+        a, b = (np.asarray(im) for im in images)
+        if a.shape != b.shape:
+            raise ValueError(f"the two images differ in shape: {a.shape} vs {b.shape}")
+        if a.dtype != np.uint8:
+            raise TypeError(f"expected uint8 images (before rescale), got {a.dtype}")
+        if a.ndim == 2:
+            a, b = a[..., None], b[..., None]
+        if a.shape[-1] == 1:
+            a, b = np.repeat(a, 3, axis=-1), np.repeat(b, 3, axis=-1)
+        return np.stack([a, b], axis=-4)
+
+    def _pair_method(self, images, method: int, output: str = "picture"):
+        out = motion_images(self._pair(images), method, self.nb_channel, self.flow_params, output,
+                            self.flow_backend)
+        return out[..., 0, :, :, :]
+
+    def make_optical_flow(self, images):
+        """Flow picture of a pair ``(prev, next)`` of uint8 RGB (or grey) frames ``(..., H, W, C)``.
+
+        Returns uint8 ``(..., H, W, nb_channel)`` before ``rescale`` (raw float32
+        ``(..., H, W, 2)`` when the generator's ``flow_output`` is ``"raw"``).
+        """
+        return self._pair_method(images, METHOD_OPTICAL_FLOW, self.flow_output)
+
+    def flow_mask(self, images):
+        """Average of the pair masked by its blurred flow picture: float32 in [0, 255], before ``rescale``."""
+        return self._pair_method(images, METHOD_FLOW_MASK)
+
+    def diff_mask(self, images):
+        """Average of the pair masked by its blurred absolute difference: float32 in [0, 255]."""
+        return self._pair_method(images, METHOD_DIFF_MASK)
+
+    def absdiff(self, images):
+        """Absolute grey difference of the pair: uint8 ``(..., H, W, nb_channel)``."""
+        return self._pair_method(images, METHOD_ABS_DIFF)
