@@ -39,7 +39,8 @@ class ClipDataset(keras.utils.PyDataset):
 
     ``len(ds) = ceil(samples / batch_size)``; the last batch is completed with
     samples from the start of the epoch order, so every batch has ``batch_size``
-    items. Also an endless iterator: ``next(ds)`` walks the batches and calls
+    items (with sharding, ``samples`` is the largest shard's size, so every
+    worker runs the same number of steps). Also an endless iterator: ``next(ds)`` walks the batches and calls
     :meth:`on_epoch_end` on wrap-around (as keras_video did).
     """
 
@@ -47,7 +48,7 @@ class ClipDataset(keras.utils.PyDataset):
                batch_size: int, target_shape, nb_channel: int, rescale, shuffle: bool, transformation,
                use_frame_cache: bool, cache_bytes: int, seed, on_error: str, interpolation: str,
                decode_threads, workers: int, use_multiprocessing: bool, max_queue_size: int,
-               report: BadVideoReport | None = None):
+               report: BadVideoReport | None = None, epoch_samples: int | None = None):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -60,6 +61,8 @@ class ClipDataset(keras.utils.PyDataset):
         if not samples:
             raise ValueError("no sample to serve")
         self.samples = samples
+        # samples per epoch: at least len(samples); more when shards are padded to equal length
+        self.epoch_samples = max(len(samples), int(epoch_samples or 0))
         self._infos = infos
         self._classes = list(classes)
         self.batch_size = int(batch_size)
@@ -99,7 +102,7 @@ class ClipDataset(keras.utils.PyDataset):
         self._order = self._epoch_order()
 
     def __len__(self) -> int:
-        return math.ceil(len(self.samples) / self.batch_size)
+        return math.ceil(self.epoch_samples / self.batch_size)
 
     # ------------------------------------------------------------------ keras_video compatibility
     @property

@@ -16,6 +16,7 @@ from .discovery import find_files
 from .errors import BadVideoReport, VideoError, check_on_error
 from .probe import ProbeCache, VideoInfo, default_cache_path, index_videos
 from .sampling import SAMPLING_MODES, clip_indices
+from .sharding import resolve_shard, shard
 
 log = logging.getLogger("gpuvideo")
 
@@ -45,8 +46,10 @@ class VideoFrameGenerator(ClipDataset):
     ``interpolation`` (``'linear'`` or ``'area'``), ``cache_bytes``,
     ``index_cache`` (True: ``~/.cache/gpuvideo/index.json``; a path; or None for
     memory only), ``decode_threads`` (clips decoded in parallel per batch),
-    ``progress`` (tqdm bars), and Keras's ``workers``, ``use_multiprocessing``,
-    ``max_queue_size``.
+    ``progress`` (tqdm bars), ``shard_index``/``num_shards`` (this worker's
+    share of the samples, ``shard_index::num_shards`` of them; by default read
+    from ``TF_CONFIG`` under a multi-worker strategy; needs ``seed``), and
+    Keras's ``workers``, ``use_multiprocessing``, ``max_queue_size``.
 
     Output of ``gen[i]``: ``x`` float32 ``(batch_size, nb_frames, height, width, nb_channel)``,
     ``y`` float32 one-hot ``(batch_size, classes_count)`` in sorted class order.
@@ -61,7 +64,8 @@ class VideoFrameGenerator(ClipDataset):
                  on_error: str = "skip", interpolation: str = "linear",
                  cache_bytes: int = DEFAULT_CACHE_BYTES, index_cache=True, decode_threads: int | None = None,
                  progress: bool = True, workers: int = 1, use_multiprocessing: bool = False,
-                 max_queue_size: int = 10, _subset=None):
+                 max_queue_size: int = 10, shard_index: int | None = None, num_shards: int | None = None,
+                 _subset=None):
         if split is not None:
             if split_val is not None:
                 raise ValueError("give split_val or its old name split, not both")
@@ -72,6 +76,9 @@ class VideoFrameGenerator(ClipDataset):
         if int(nb_frames) < 1:
             raise ValueError(f"nb_frames must be >= 1, got {nb_frames}")
         check_on_error(on_error)
+        self.shard_index, self.num_shards = resolve_shard(shard_index, num_shards)
+        if self.num_shards > 1 and seed is None and (split_val or split_test or shuffle):
+            raise ValueError("with several shards give seed=, so that every worker splits and orders alike")
         self.nb_frames = int(nb_frames)
         self.sampling = sampling
         self.glob_pattern = glob_pattern
@@ -83,7 +90,7 @@ class VideoFrameGenerator(ClipDataset):
             sampling=sampling, on_error=on_error, interpolation=interpolation, cache_bytes=cache_bytes,
             index_cache=index_cache, decode_threads=decode_threads, progress=progress,
             use_frame_cache=use_frame_cache, workers=workers, use_multiprocessing=use_multiprocessing,
-            max_queue_size=max_queue_size)
+            max_queue_size=max_queue_size, shard_index=self.shard_index, num_shards=self.num_shards)
         report = BadVideoReport()
         if _subset is None:
             from .splits import split_files
@@ -106,14 +113,16 @@ class VideoFrameGenerator(ClipDataset):
         self.test = [f for c in classes for f in self._splits.get("test", {}).get(c, [])]
         samples = [s for label, c in enumerate(classes) for f in train[c]
                    for s in self._samples_for(infos[f], label)]
+        samples, epoch_samples = shard(samples, self.shard_index, self.num_shards)
         if not samples:
-            raise ValueError(f"the {kind} split of {glob_pattern!r} holds no sample")
+            raise ValueError(f"the {kind} split of {glob_pattern!r} holds no sample"
+                             + (f" for shard {self.shard_index} of {self.num_shards}" if self.num_shards > 1 else ""))
         self._setup(samples=samples, infos=infos, classes=classes, batch_size=batch_size,
                     target_shape=target_shape, nb_channel=nb_channel, rescale=rescale, shuffle=shuffle,
                     transformation=transformation, use_frame_cache=use_frame_cache, cache_bytes=cache_bytes,
                     seed=seed, on_error=on_error, interpolation=interpolation, decode_threads=decode_threads,
                     workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size,
-                    report=report)
+                    report=report, epoch_samples=epoch_samples)
         log.info("%s: %d classes, %d files, %d samples, %d batches", kind, len(classes),
                  len({s.path for s in samples}), len(samples), len(self))
 
