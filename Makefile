@@ -28,9 +28,11 @@ test: install
 	$(PIP) install -q "jax[cpu]>=0.4.30" 2>/dev/null || echo "note: jax not installable; jax-backend tests will skip"
 	$(PY) -m pytest
 
+# keras-video-generators 1.0.14 is a baseline only: --no-deps keeps its old pins out of the venv
 bench: install
 	$(PIP) install -q ".[bench]"
-	$(PY) benchmarks/bench_generators.py
+	$(PIP) install -q --no-deps keras-video-generators==1.0.14
+	$(VENV)/bin/gpuvideo bench --out benchmarks/results/cli
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo_data bench_data

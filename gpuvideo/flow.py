@@ -102,6 +102,9 @@ class OpticalFlowGenerator(VideoFrameGenerator):
         """Decoded RGB uint8 -> RGB uint8 at the target size (always 3 channels: grey comes later)."""
         return resize(frames, self.target_shape, self.interpolation)
 
+    def _decode_channels(self) -> int:
+        return 3
+
     def _motion(self, clip):
         return motion_images(clip, self.method, self.nb_channel, self.flow_params, self.flow_output,
                              self.flow_backend)

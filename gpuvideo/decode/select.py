@@ -1,0 +1,188 @@
+"""Which decode backend to use: ``'cpu'`` (PyAV/FFmpeg) or ``'gpu'`` (DALI + NVDEC), per run and per file.
+
+Nothing here raises on a machine without CUDA or without DALI, and nothing
+initialises CUDA unless the cheaper checks (driver library, NVDEC library,
+DALI import) have passed. Results are cached per process; tests reset them
+with :func:`reset_cache`.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import threading
+
+log = logging.getLogger("gpuvideo")
+
+BACKENDS = ("cpu", "gpu", "auto")
+
+#: PyAV codec names that DALI's ``decoders.video`` accepts on the mixed (NVDEC) backend
+NVDEC_CODECS = {"h264": "H.264", "hevc": "HEVC", "vp8": "VP8", "vp9": "VP9", "mpeg4": "MPEG-4 Part 2",
+                "mjpeg": "MJPEG", "av1": "AV1"}
+#: PyAV codec names that DALI 2.4's CPU decoder accepts
+DALI_CPU_CODECS = {"vp8": "VP8", "vp9": "VP9", "mjpeg": "MJPEG"}
+#: 4:2:0 pixel formats (8 and 10 bit) that NVDEC decodes
+NVDEC_PIX_FMTS = {"yuv420p", "yuvj420p", "nv12", "nv21", "yuv420p10le", "yuv420p10be", "p010le", "p010be"}
+#: 8-bit 4:2:0 pixel formats for DALI's CPU (libavcodec) path
+DALI_CPU_PIX_FMTS = {"yuv420p", "yuvj420p"}
+
+_lock = threading.Lock()
+_status: tuple[bool, str] | None = None
+_logged: set[str] = set()
+
+
+def reset_cache() -> None:
+    """Forget the cached :func:`gpu_status` and the 'logged once' memory (tests)."""
+    global _status
+    with _lock:
+        _status = None
+        _logged.clear()
+
+
+def log_once(key: str, level: int, msg: str, *args) -> None:
+    """Log ``msg`` the first time ``key`` is seen in this process."""
+    with _lock:
+        if key in _logged:
+            return
+        _logged.add(key)
+    log.log(level, msg, *args)
+
+
+def _load_library(names: list[str]) -> str | None:
+    """Name of the first library in ``names`` that ``dlopen`` accepts, or None."""
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return name
+        except OSError:
+            continue
+    return None
+
+
+def _check_gpu() -> tuple[bool, str]:
+    if os.environ.get("GPUVIDEO_DISABLE_GPU", "") not in ("", "0"):
+        return False, "GPU decoding disabled by GPUVIDEO_DISABLE_GPU"
+    cuda_names = ["libcuda.so.1", "libcuda.so"]
+    found = ctypes.util.find_library("cuda")
+    if found:
+        cuda_names.append(found)
+    if _load_library(cuda_names) is None:
+        return False, "no CUDA driver (libcuda.so.1 cannot be loaded): no NVIDIA GPU or driver on this machine"
+    nvcuvid_names = ["libnvcuvid.so.1", "libnvcuvid.so"]
+    found = ctypes.util.find_library("nvcuvid")
+    if found:
+        nvcuvid_names.append(found)
+    if _load_library(nvcuvid_names) is None:
+        return False, ("CUDA driver found but the NVDEC library libnvcuvid.so.1 cannot be loaded (in a container set "
+                       "NVIDIA_DRIVER_CAPABILITIES=compute,utility,video)")
+    try:
+        import nvidia.dali  # noqa: F401
+        from nvidia.dali import backend as dali_backend
+    except Exception as e:  # ImportError, or a broken install
+        return False, f"NVIDIA DALI is not importable ({type(e).__name__}: {e}); pip install nvidia-dali-cuda130"
+    try:
+        count = int(dali_backend.GetCUDADeviceCount())
+    except Exception as e:
+        return False, f"CUDA device query failed ({type(e).__name__}: {e})"
+    if count < 1:
+        return False, "no CUDA device visible (check CUDA_VISIBLE_DEVICES and the driver)"
+    return True, f"CUDA device(s): {count}, DALI {nvidia.dali.__version__}, NVDEC library present"
+
+
+def gpu_status() -> tuple[bool, str]:
+    """``(ok, reason)``: can DALI decode on the GPU with NVDEC here? Never raises; cached per process."""
+    global _status
+    with _lock:
+        if _status is not None:
+            return _status
+    try:
+        result = _check_gpu()
+    except Exception as e:   # be defensive: a probe must never break the CPU path
+        result = (False, f"GPU check failed ({type(e).__name__}: {e})")
+    with _lock:
+        _status = result
+    return result
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    """``'cpu'`` or ``'gpu'`` for ``backend`` in ``('cpu', 'gpu', 'auto')``.
+
+    ``'auto'`` picks the GPU when :func:`gpu_status` allows it and logs the
+    choice and its reason once per process; ``'gpu'`` raises ``RuntimeError``
+    with the reason when the GPU cannot be used.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "cpu":
+        return "cpu"
+    ok, reason = gpu_status()
+    if backend == "gpu":
+        if not ok:
+            raise RuntimeError(f"backend='gpu' is not available: {reason}")
+        return "gpu"
+    choice = "gpu" if ok else "cpu"
+    log_once(f"auto:{choice}", logging.INFO, "backend='auto' decodes on the %s (%s)",
+             choice.upper(), reason)
+    return choice
+
+
+def _compute_capability(device_id: int = 0) -> tuple[int, int] | None:
+    """(major, minor) of a CUDA device through the driver API, or None when it cannot be asked."""
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        if cuda.cuInit(0) != 0:
+            return None
+        dev = ctypes.c_int()
+        if cuda.cuDeviceGet(ctypes.byref(dev), int(device_id)) != 0:
+            return None
+        major, minor = ctypes.c_int(), ctypes.c_int()
+        # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76
+        if cuda.cuDeviceGetAttribute(ctypes.byref(major), 75, dev) != 0:
+            return None
+        if cuda.cuDeviceGetAttribute(ctypes.byref(minor), 76, dev) != 0:
+            return None
+        return major.value, minor.value
+    except Exception:
+        return None
+
+
+def nvdec_supported(info, device_id: int = 0) -> tuple[bool, str]:
+    """``(ok, reason)``: can DALI's mixed (NVDEC) decoder take this file (from probed codec and pixel format)?
+
+    Theora and other codecs NVDEC lacks, 4:2:2 / 4:4:4 / RGB formats and AV1
+    on Hopper (compute capability 9.x: no AV1 engine) are refused. Files
+    without usable timestamps are refused too: DALI numbers frames by
+    timestamp, the CPU reader then counts decoded frames, and the two could differ.
+    """
+    codec, pix_fmt = str(info.codec), str(info.pix_fmt)
+    if codec not in NVDEC_CODECS:
+        return False, f"codec {codec!r} is not decoded by NVDEC/DALI"
+    if pix_fmt not in NVDEC_PIX_FMTS:
+        return False, f"pixel format {pix_fmt!r} is not 4:2:0 8/10-bit (NVDEC decodes 4:2:0 only)"
+    if codec == "av1":
+        cc = _compute_capability(device_id)
+        if cc is not None and cc[0] == 9:
+            return False, "AV1: Hopper GPUs (compute capability 9.x) have no AV1 NVDEC engine"
+    if not info.seekable:
+        return False, "no usable timestamps: frame numbering would not be guaranteed to match the CPU reader"
+    return True, f"{NVDEC_CODECS[codec]} {pix_fmt}"
+
+
+def dali_cpu_supported(info) -> tuple[bool, str]:
+    """``(ok, reason)``: can DALI 2.4's CPU decoder take this file? (VP8, VP9, MJPEG, 8-bit 4:2:0 only)."""
+    codec, pix_fmt = str(info.codec), str(info.pix_fmt)
+    if codec not in DALI_CPU_CODECS:
+        return False, f"codec {codec!r} is not decoded by DALI on the CPU (VP8, VP9 and MJPEG only)"
+    if pix_fmt not in DALI_CPU_PIX_FMTS:
+        return False, f"pixel format {pix_fmt!r} is not 8-bit 4:2:0"
+    if not info.seekable:
+        return False, "no usable timestamps: frame numbering would not be guaranteed to match the CPU reader"
+    return True, f"{DALI_CPU_CODECS[codec]} {pix_fmt}"
+
+
+def dali_supported(info, device: str, device_id: int = 0) -> tuple[bool, str]:
+    """:func:`nvdec_supported` for ``device='gpu'``, :func:`dali_cpu_supported` for ``'cpu'``."""
+    if device == "gpu":
+        return nvdec_supported(info, device_id)
+    return dali_cpu_supported(info)

@@ -1,0 +1,230 @@
+"""``gpuvideo inspect``: what is in a video dataset, per class and per file, before training on it.
+
+:func:`inspect_dataset` probes every file matched by a glob pattern (with a
+progress bar, through the same index and cache as the generators) and reports
+codecs, resolutions, frame rates, frame counts (the container header against
+the count of packets, and against decoded frames with ``decode=True``),
+variable frame rate (from the presentation timestamps), whether NVDEC can
+decode each file (:func:`gpuvideo.decode.select.nvdec_supported` when present)
+and, for unreadable files, why. :func:`format_report` renders the result as
+text; the dict itself is what ``gpuvideo inspect --json`` writes.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import statistics
+from collections import Counter
+
+from .errors import VideoError
+from .probe import ProbeCache, VideoInfo, default_cache_path, index_videos
+
+log = logging.getLogger("gpuvideo")
+
+PLACEHOLDER = "{classname}"
+#: class name used when the pattern has no ``{classname}``
+NO_CLASS = "(all)"
+
+# Local NVDEC rule, used only when gpuvideo.decode.select is not importable.
+_NVDEC_CODECS = {"h264": "H.264", "hevc": "HEVC", "vp8": "VP8", "vp9": "VP9", "mpeg4": "MPEG-4 Part 2",
+                 "mjpeg": "MJPEG", "av1": "AV1"}
+_NVDEC_PIX_FMTS = {"yuv420p", "yuvj420p", "nv12", "nv21"}
+
+
+def _local_nvdec_supported(info: VideoInfo) -> tuple[bool, str]:
+    codec, pix_fmt = str(info.codec), str(info.pix_fmt)
+    if codec not in _NVDEC_CODECS:
+        return False, f"codec {codec!r} is not decoded by NVDEC"
+    if pix_fmt not in _NVDEC_PIX_FMTS:
+        return False, f"pixel format {pix_fmt!r} is not 8-bit 4:2:0"
+    if codec == "av1":
+        return True, "AV1 8-bit 4:2:0 (not on Hopper GPUs: no AV1 NVDEC engine)"
+    return True, f"{_NVDEC_CODECS[codec]} {pix_fmt}"
+
+
+def nvdec_check():
+    """The ``(info) -> (ok, reason)`` rule in use: gpuvideo.decode.select's, or the local fallback."""
+    try:
+        from .decode.select import nvdec_supported
+        return nvdec_supported
+    except ImportError:
+        return _local_nvdec_supported
+
+
+def frame_rate_mode(pts: list[int]) -> str:
+    """``"constant"``, ``"variable"`` or ``"unknown"`` (fewer than 3 timestamps) from sorted timestamps.
+
+    Steps may differ by one tick of the time base (rounding, e.g. 29.97 fps in a
+    1/1000 time base gives 33 and 34) or by 1% of the median step and still count
+    as constant.
+    """
+    if len(pts) < 3:
+        return "unknown"
+    steps = [b - a for a, b in zip(pts, pts[1:])]
+    med = statistics.median(steps)
+    tol = max(1.0, 0.01 * abs(med))
+    return "variable" if any(abs(s - med) > tol for s in steps) else "constant"
+
+
+def find_dataset_files(pattern: str) -> dict[str, list[str]]:
+    """Class -> sorted files. Without ``{classname}`` every file goes to one class :data:`NO_CLASS`.
+
+    Raises ``FileNotFoundError`` when nothing matches.
+    """
+    if PLACEHOLDER in pattern:
+        from .discovery import find_files
+
+        _, files = find_files(pattern)
+        return files
+    files = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    if not files:
+        raise FileNotFoundError(f"no file matches {pattern!r}")
+    return {NO_CLASS: files}
+
+
+def _file_record(path: str, cls: str, res, decoded, nvdec) -> dict:
+    rec = {"path": path, "class": cls, "size_bytes": _size(path)}
+    if isinstance(res, VideoError):
+        rec.update(ok=False, error=res.reason)
+        return rec
+    info: VideoInfo = res
+    ok, reason = nvdec(info)
+    rec.update(ok=True, error=None, codec=info.codec, pix_fmt=info.pix_fmt, width=info.width,
+               height=info.height, fps=round(float(info.fps), 3), frames=info.frame_count,
+               header_frames=info.header_frame_count or None, duration_s=round(info.duration, 3),
+               keyframes=len(info.keyframes), frame_rate=frame_rate_mode(info.pts),
+               nvdec=bool(ok), nvdec_reason=reason)
+    rec["vfr"] = rec["frame_rate"] == "variable"
+    issues = []
+    mismatch = bool(info.header_frame_count and info.header_frame_count != info.frame_count)
+    if mismatch:
+        issues.append(f"header says {info.header_frame_count} frames, stream has {info.frame_count}")
+    if decoded is not None:
+        if isinstance(decoded, VideoError):
+            rec["decoded_frames"] = None
+            issues.append(f"decoding fails: {decoded.reason}")
+        else:
+            rec["decoded_frames"] = decoded.frame_count
+            if decoded.frame_count != info.frame_count:
+                mismatch = True
+                issues.append(f"{decoded.frame_count} frames decode, {info.frame_count} packets")
+    if rec["vfr"]:
+        issues.append("variable frame rate")
+    if not info.seekable:
+        issues.append("no usable timestamps (read from the start, never seeked)")
+    rec["frame_count_mismatch"] = mismatch
+    rec["issues"] = issues
+    return rec
+
+
+def _size(path: str):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def _class_summary(records: list[dict]) -> dict:
+    good = [r for r in records if r["ok"]]
+    frames = [r["frames"] for r in good]
+    return {
+        "files": len(records),
+        "readable": len(good),
+        "unreadable": len(records) - len(good),
+        "codecs": dict(Counter(r["codec"] for r in good).most_common()),
+        "pix_fmts": dict(Counter(r["pix_fmt"] for r in good).most_common()),
+        "resolutions": dict(Counter(f"{r['width']}x{r['height']}" for r in good).most_common()),
+        "fps": dict(Counter(f"{r['fps']:g}" for r in good).most_common()),
+        "frames": ({"min": min(frames), "median": statistics.median(frames), "max": max(frames),
+                    "total": sum(frames)} if frames else None),
+        "frame_count_mismatch": sum(1 for r in good if r["frame_count_mismatch"]),
+        "vfr": sum(1 for r in good if r["vfr"]),
+        "nvdec": sum(1 for r in good if r["nvdec"]),
+        "bytes": sum(r["size_bytes"] or 0 for r in records),
+    }
+
+
+def inspect_dataset(pattern: str, decode: bool = False, progress: bool = True, index_cache=True,
+                    threads: int | None = None) -> dict:
+    """Probe every file matching ``pattern``; returns ``{"pattern", "classes", "files", "totals", ...}``.
+
+    ``classes`` maps each class to its summary (file counts, codecs, resolutions,
+    fps, frame counts, mismatches, VFR and NVDEC counts); ``files`` holds one
+    record per file (``ok``, ``error`` or ``codec``, ``pix_fmt``, ``width``,
+    ``height``, ``fps``, ``frames`` (packets), ``header_frames``,
+    ``decoded_frames`` (with ``decode=True``), ``frame_rate``, ``vfr``,
+    ``nvdec``, ``nvdec_reason``, ``issues``). ``index_cache``: True for the
+    generators' cache, a path, or None (memory only).
+    """
+    by_class = find_dataset_files(pattern)
+    paths = [p for fs in by_class.values() for p in fs]
+    cache = ProbeCache(default_cache_path() if index_cache is True else (index_cache or None))
+    found = index_videos(paths, cache, progress=progress, threads=threads)
+    decoded = {}
+    if decode:
+        readable = [p for p in paths if not isinstance(found[p], VideoError)]
+        decoded = index_videos(readable, cache, count_by_decoding=True, progress=progress, threads=threads)
+    nvdec = nvdec_check()
+    files = [_file_record(p, cls, found[p], decoded.get(p) if decode else None, nvdec)
+             for cls, fs in by_class.items() for p in fs]
+    classes = {cls: _class_summary([r for r in files if r["class"] == cls]) for cls in by_class}
+    totals = _class_summary(files)
+    return {
+        "pattern": pattern,
+        "decoded": bool(decode),
+        "nvdec_rule": f"{nvdec.__module__}.{nvdec.__name__}",
+        "classes": classes,
+        "totals": totals,
+        "files": files,
+        "unreadable": [{"path": r["path"], "class": r["class"], "error": r["error"]} for r in files if not r["ok"]],
+    }
+
+
+# --------------------------------------------------------------------------- text report
+def _counter_text(d: dict, limit: int = 3) -> str:
+    items = list(d.items())
+    text = ", ".join(f"{k} ({v})" if len(items) > 1 else str(k) for k, v in items[:limit])
+    if len(items) > limit:
+        text += f", +{len(items) - limit} more"
+    return text or "-"
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def format_report(report: dict, max_files: int = 20) -> str:
+    """Readable text: one row per class (and a total), then unreadable files and files with issues."""
+    headers = ["class", "files", "bad", "codecs", "resolutions", "fps", "frames min/med/max", "count!=",
+               "VFR", "NVDEC"]
+    rows = []
+    for name, s in list(report["classes"].items()) + [("TOTAL", report["totals"])]:
+        fr = s["frames"]
+        rows.append([name, str(s["files"]), str(s["unreadable"]), _counter_text(s["codecs"]),
+                     _counter_text(s["resolutions"]), _counter_text(s["fps"]),
+                     f"{fr['min']}/{fr['median']:g}/{fr['max']}" if fr else "-",
+                     str(s["frame_count_mismatch"]), str(s["vfr"]), f"{s['nvdec']}/{s['readable']}"])
+    out = [f"dataset {report['pattern']}: {report['totals']['files']} files in {len(report['classes'])} "
+           f"class(es), {report['totals']['bytes'] / 2 ** 20:.1f} MiB"
+           + (" (frames counted by decoding)" if report["decoded"] else ""),
+           "", text_table(headers, rows)]
+    bad = report["unreadable"]
+    if bad:
+        out += ["", f"unreadable files ({len(bad)}):"]
+        out += [f"  {b['path']}: {b['error']}" for b in bad[:max_files]]
+        if len(bad) > max_files:
+            out.append(f"  ... {len(bad) - max_files} more (see --json)")
+    flagged = [r for r in report["files"] if r["ok"] and (r["issues"] or not r["nvdec"])]
+    if flagged:
+        out += ["", f"files to look at ({len(flagged)}):"]
+        for r in flagged[:max_files]:
+            notes = list(r["issues"]) + ([] if r["nvdec"] else [f"not NVDEC: {r['nvdec_reason']}"])
+            out.append(f"  {r['path']}: {'; '.join(notes)}")
+        if len(flagged) > max_files:
+            out.append(f"  ... {len(flagged) - max_files} more (see --json)")
+    return "\n".join(out) + "\n"
