@@ -34,7 +34,22 @@ class Sample:
     indices: np.ndarray
 
 
-class ClipDataset(keras.utils.PyDataset):
+class EndlessIterator:
+    """``next(gen)`` walks the batches forever, calling ``on_epoch_end`` on wrap-around (as keras_video did)."""
+    _current = 0
+
+    def __next__(self):
+        batch = self[self._current]
+        self._current += 1
+        if self._current >= len(self):
+            self._current = 0
+            self.on_epoch_end()
+        return batch
+
+    next = __next__
+
+
+class ClipDataset(EndlessIterator, keras.utils.PyDataset):
     """Batches ``x`` float32 ``(B, nb_frames, H, W, C)`` and one-hot ``y`` float32 ``(B, classes)``.
 
     ``len(ds) = ceil(samples / batch_size)``; the last batch is completed with
@@ -123,16 +138,6 @@ class ClipDataset(keras.utils.PyDataset):
     @property
     def files_count(self) -> int:
         return len(self.files)
-
-    def __next__(self):
-        batch = self[self._current]
-        self._current += 1
-        if self._current >= len(self):
-            self._current = 0
-            self.on_epoch_end()
-        return batch
-
-    next = __next__
 
     # ------------------------------------------------------------------ batches
     def __getitem__(self, index: int):

@@ -18,6 +18,7 @@ import statistics
 from collections import Counter
 
 from .errors import VideoError
+from .decode.select import nvdec_supported
 from .probe import ProbeCache, VideoInfo, default_cache_path, index_videos
 
 log = logging.getLogger("gpuvideo")
@@ -25,32 +26,6 @@ log = logging.getLogger("gpuvideo")
 PLACEHOLDER = "{classname}"
 #: class name used when the pattern has no ``{classname}``
 NO_CLASS = "(all)"
-
-# Local NVDEC rule, used only when gpuvideo.decode.select is not importable.
-_NVDEC_CODECS = {"h264": "H.264", "hevc": "HEVC", "vp8": "VP8", "vp9": "VP9", "mpeg4": "MPEG-4 Part 2",
-                 "mjpeg": "MJPEG", "av1": "AV1"}
-_NVDEC_PIX_FMTS = {"yuv420p", "yuvj420p", "nv12", "nv21"}
-
-
-def _local_nvdec_supported(info: VideoInfo) -> tuple[bool, str]:
-    codec, pix_fmt = str(info.codec), str(info.pix_fmt)
-    if codec not in _NVDEC_CODECS:
-        return False, f"codec {codec!r} is not decoded by NVDEC"
-    if pix_fmt not in _NVDEC_PIX_FMTS:
-        return False, f"pixel format {pix_fmt!r} is not 8-bit 4:2:0"
-    if codec == "av1":
-        return True, "AV1 8-bit 4:2:0 (not on Hopper GPUs: no AV1 NVDEC engine)"
-    return True, f"{_NVDEC_CODECS[codec]} {pix_fmt}"
-
-
-def nvdec_check():
-    """The ``(info) -> (ok, reason)`` rule in use: gpuvideo.decode.select's, or the local fallback."""
-    try:
-        from .decode.select import nvdec_supported
-        return nvdec_supported
-    except ImportError:
-        return _local_nvdec_supported
-
 
 def frame_rate_mode(pts: list[int]) -> str:
     """``"constant"``, ``"variable"`` or ``"unknown"`` (fewer than 3 timestamps) from sorted timestamps.
@@ -165,7 +140,7 @@ def inspect_dataset(pattern: str, decode: bool = False, progress: bool = True, i
     if decode:
         readable = [p for p in paths if not isinstance(found[p], VideoError)]
         decoded = index_videos(readable, cache, count_by_decoding=True, progress=progress, threads=threads)
-    nvdec = nvdec_check()
+    nvdec = nvdec_supported
     files = [_file_record(p, cls, found[p], decoded.get(p) if decode else None, nvdec)
              for cls, fs in by_class.items() for p in fs]
     classes = {cls: _class_summary([r for r in files if r["class"] == cls]) for cls in by_class}

@@ -43,6 +43,7 @@ import keras
 import numpy as np
 
 from .decode.pyav_reader import PyAVReader
+from .dataset import EndlessIterator
 from .decode import backends
 from .errors import VideoError
 from .ops import INTERPOLATIONS, prepare_clip
@@ -96,7 +97,7 @@ class _Slot:
         self.carry: dict[int, np.ndarray] = {}
 
 
-class VideoTimeseriesGenerator(keras.utils.PyDataset):
+class VideoTimeseriesGenerator(EndlessIterator, keras.utils.PyDataset):
     """Sliding windows of frames over one or several (long) videos, as Keras batches.
 
     Parameters follow Keras's ``TimeseriesGenerator`` (on frames, see the module doc):
@@ -269,16 +270,6 @@ class VideoTimeseriesGenerator(keras.utils.PyDataset):
         """``(video path, frame indices)`` of window ``window_id`` (numbered video after video)."""
         v, s = self.windows.locate(window_id)
         return self.videos[int(v)], window_frames(int(s), self.length, self.sampling_rate)
-
-    def __next__(self):
-        batch = self[self._current]
-        self._current += 1
-        if self._current >= len(self):
-            self._current = 0
-            self.on_epoch_end()
-        return batch
-
-    next = __next__
 
     # ------------------------------------------------------------------ readers
     def _reader(self, video: int) -> "_Slot":
