@@ -25,6 +25,8 @@ _EXPORTS = {
     "VideoError": "errors",
     "BadVideo": "errors",
     "to_tf_dataset": "adapters",
+    "to_torch": "adapters",
+    "to_jax": "adapters",
 }
 _SUBMODULES = {"generator", "sliding", "flow", "timeseries", "errors", "adapters", "sampling", "probe", "ops",
                "motion", "opticalflow", "synthetic", "decode", "farneback", "sharding"}

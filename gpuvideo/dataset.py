@@ -19,7 +19,7 @@ import numpy as np
 from .cache import DEFAULT_CACHE_BYTES, ClipCache
 from .decode import backends, open_reader
 from .errors import BadVideoReport, VideoError, check_on_error
-from .ops import INTERPOLATIONS, prepare_clip, rescale as rescale_op
+from .ops import INTERPOLATIONS, array_module, prepare_clip, rescale as rescale_op
 from .probe import VideoInfo
 from .transform import make_transform
 
@@ -52,6 +52,10 @@ class EndlessIterator:
 class ClipDataset(EndlessIterator, keras.utils.PyDataset):
     """Batches ``x`` float32 ``(B, nb_frames, H, W, C)`` and one-hot ``y`` float32 ``(B, classes)``.
 
+    NumPy arrays, except with ``device_batches=True`` on the GPU backend: then
+    both are CuPy arrays on the GPU (no host copy), for
+    :func:`gpuvideo.adapters.to_torch` / :func:`~gpuvideo.adapters.to_jax` or your own loop.
+
     ``len(ds) = ceil(samples / batch_size)``; the last batch is completed with
     samples from the start of the epoch order, so every batch has ``batch_size``
     items (with sharding, ``samples`` is the largest shard's size, so every
@@ -64,7 +68,7 @@ class ClipDataset(EndlessIterator, keras.utils.PyDataset):
                use_frame_cache: bool, cache_bytes: int, seed, on_error: str, interpolation: str,
                decode_threads, workers: int, use_multiprocessing: bool, max_queue_size: int,
                report: BadVideoReport | None = None, epoch_samples: int | None = None,
-               backend: str = "auto"):
+               backend: str = "auto", device_batches: bool = False):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -96,6 +100,10 @@ class ClipDataset(EndlessIterator, keras.utils.PyDataset):
         self.decode_threads = int(decode_threads or min(self.batch_size, os.cpu_count() or 1))
         self.bad_files = report if report is not None else BadVideoReport()
         self.backend = backends.resolve(backend)
+        self.device_batches = bool(device_batches)
+        if self.device_batches and self.backend == "gpu" and hasattr(transformation, "apply_transform"):
+            raise ValueError("ImageDataGenerator transformations work on host arrays: use device_batches=False "
+                             "or a callable (clip, rng) -> clip that accepts CuPy arrays")
         self._dali = None
         self._by_label: dict[int, list[int]] = {}
         for i, s in enumerate(samples):
@@ -148,10 +156,12 @@ class ClipDataset(EndlessIterator, keras.utils.PyDataset):
             raise IndexError(f"batch {index} out of range for {n} batches")
         start = index * self.batch_size
         ids = [int(self._order[(start + k) % len(self.samples)]) for k in range(self.batch_size)]
-        x = np.stack(self._load_batch(ids))
+        clips = self._load_batch(ids)
+        xp = array_module(clips[0])          # cupy with device_batches on the GPU backend, else numpy
+        x = xp.stack(clips)
         y = np.zeros((len(ids), len(self._classes)), np.float32)
         y[np.arange(len(ids)), [self.samples[i].label for i in ids]] = 1.0
-        return x, y
+        return x, (y if xp is np else xp.asarray(y))
 
     def _map(self, fn, items):
         items = list(items)
@@ -221,7 +231,7 @@ class ClipDataset(EndlessIterator, keras.utils.PyDataset):
                 if isinstance(res, Exception):
                     out[k] = res
                     continue
-                out[k] = backends.to_host(res)
+                out[k] = res if self.device_batches else backends.to_host(res)
                 if self.cache is not None:
                     self.cache.put(keys[k], out[k])
         return out

@@ -113,7 +113,7 @@ class OpticalFlowGenerator(VideoFrameGenerator):
         """Cached RGB uint8 ``(nb_frames + 1, H, W, 3)`` -> float32 ``(nb_frames, H, W, C)``."""
         out = self._motion(clip)
         if self.flow_output == "raw":
-            return out.astype(np.float32, copy=False)
+            return out.astype("float32", copy=False)
         return rescale_op(out, self.rescale)
 
     def _derived_options(self) -> dict:

@@ -52,8 +52,9 @@ class VideoFrameGenerator(ClipDataset):
     ``backend`` (``'auto'``: GPU when CUDA, DALI and NVDEC are all present, else
     CPU, the reason logged once; ``'cpu'``: PyAV/FFmpeg; ``'gpu'``: DALI + NVDEC,
     files NVDEC cannot decode fall back to PyAV; ``'dali-cpu'``: DALI's CPU
-    decoder, for tests), and Keras's ``workers``, ``use_multiprocessing``,
-    ``max_queue_size``.
+    decoder, for tests), ``device_batches`` (with ``backend='gpu'``: batches stay
+    on the GPU as CuPy arrays; see :mod:`gpuvideo.adapters`), and Keras's
+    ``workers``, ``use_multiprocessing``, ``max_queue_size``.
 
     Output of ``gen[i]``: ``x`` float32 ``(batch_size, nb_frames, height, width, nb_channel)``,
     ``y`` float32 one-hot ``(batch_size, classes_count)`` in sorted class order.
@@ -69,7 +70,7 @@ class VideoFrameGenerator(ClipDataset):
                  cache_bytes: int = DEFAULT_CACHE_BYTES, index_cache=True, decode_threads: int | None = None,
                  progress: bool = True, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10, shard_index: int | None = None, num_shards: int | None = None,
-                 backend: str = "auto", _subset=None):
+                 backend: str = "auto", device_batches: bool = False, _subset=None):
         if split is not None:
             if split_val is not None:
                 raise ValueError("give split_val or its old name split, not both")
@@ -95,7 +96,7 @@ class VideoFrameGenerator(ClipDataset):
             index_cache=index_cache, decode_threads=decode_threads, progress=progress,
             use_frame_cache=use_frame_cache, workers=workers, use_multiprocessing=use_multiprocessing,
             max_queue_size=max_queue_size, shard_index=self.shard_index, num_shards=self.num_shards,
-            backend=backend)
+            backend=backend, device_batches=device_batches)
         report = BadVideoReport()
         if _subset is None:
             from .splits import split_files
@@ -127,7 +128,8 @@ class VideoFrameGenerator(ClipDataset):
                     transformation=transformation, use_frame_cache=use_frame_cache, cache_bytes=cache_bytes,
                     seed=seed, on_error=on_error, interpolation=interpolation, decode_threads=decode_threads,
                     workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size,
-                    report=report, epoch_samples=epoch_samples, backend=backend)
+                    report=report, epoch_samples=epoch_samples, backend=backend,
+                    device_batches=device_batches)
         log.info("%s: %d classes, %d files, %d samples, %d batches", kind, len(classes),
                  len({s.path for s in samples}), len(samples), len(self))
 

@@ -1,0 +1,141 @@
+"""Batches handed to torch / JAX through DLPack without a copy, and to tf.data."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import gpuvideo
+from gpuvideo.adapters import DLPackDataset
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _Spy:
+    """A generator stand-in that remembers the last batch it served."""
+
+    def __init__(self, gen):
+        self.gen, self.last, self.epochs = gen, None, 0
+
+    def __len__(self):
+        return len(self.gen)
+
+    def __getitem__(self, i):
+        self.last = self.gen[i]
+        return self.last
+
+    def on_epoch_end(self):
+        self.epochs += 1
+        self.gen.on_epoch_end()
+
+
+def _gen(pattern, **kw):
+    return gpuvideo.VideoFrameGenerator(glob_pattern=pattern, nb_frames=3, batch_size=4, target_shape=(32, 24),
+                                        shuffle=False, index_cache=None, progress=False, **kw)
+
+
+def test_device_batches_on_the_cpu_backend_are_the_same_numpy_batches(action_dataset):
+    a, b = _gen(action_dataset, device_batches=True), _gen(action_dataset)
+    (xa, ya), (xb, yb) = a[0], b[0]
+    assert type(xa) is np.ndarray and type(ya) is np.ndarray
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya, yb)
+
+
+def test_to_torch_shares_the_batch_memory(action_dataset):
+    torch = pytest.importorskip("torch")
+    spy = _Spy(_gen(action_dataset))
+    ds = DLPackDataset(spy, torch.from_dlpack)
+    tx, ty = ds[1]
+    x, y = spy.last
+    assert isinstance(tx, torch.Tensor) and tx.shape == x.shape and tx.dtype == torch.float32
+    assert tx.data_ptr() == x.ctypes.data and ty.data_ptr() == y.ctypes.data      # no copy
+    assert len(ds) == len(spy)
+    ds.on_epoch_end()
+    assert spy.epochs == 1
+    assert isinstance(gpuvideo.to_torch(_gen(action_dataset))[0][0], torch.Tensor)
+
+
+def test_to_jax_values(action_dataset):
+    jnp = pytest.importorskip("jax.numpy")
+    gen = _gen(action_dataset)
+    jx, jy = gpuvideo.to_jax(gen)[0]
+    x, y = gen[0]
+    np.testing.assert_array_equal(np.asarray(jx), x)
+    np.testing.assert_array_equal(np.asarray(jy), y)
+    assert isinstance(jx, type(jnp.zeros(1)))
+
+
+def test_model_fit_on_the_torch_backend_with_to_torch(action_dataset):
+    pytest.importorskip("torch")
+    code = textwrap.dedent(f"""
+        import os
+        os.environ["KERAS_BACKEND"] = "torch"
+        import keras, gpuvideo
+        gen = gpuvideo.VideoFrameGenerator(glob_pattern={action_dataset!r}, nb_frames=3, batch_size=4,
+                                           target_shape=(32, 24), seed=0, index_cache=None, progress=False)
+        model = keras.Sequential([keras.Input((3, 24, 32, 3)), keras.layers.Flatten(),
+                                  keras.layers.Dense(gen.classes_count, activation="softmax")])
+        model.compile("adam", "categorical_crossentropy")
+        hist = model.fit(gpuvideo.to_torch(gen), epochs=1, verbose=0)
+        print("LOSS", hist.history["loss"][0])
+    """)
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "LOSS" in out.stdout
+
+
+def test_to_tf_dataset_yields_the_epoch(action_dataset):
+    gen = _gen(action_dataset)
+    batches = list(gpuvideo.to_tf_dataset(gen))
+    assert len(batches) == len(gen)
+    np.testing.assert_array_equal(batches[0][0].numpy(), _gen(action_dataset)[0][0])
+
+
+# ----------------------------------------------------------------------------- on a GPU
+
+@pytest.fixture(scope="module")
+def gpu_dataset(tmp_path_factory):
+    from gpuvideo.synthetic import make_action_dataset
+    root = tmp_path_factory.mktemp("gpu_actions")
+    return make_action_dataset(root, videos_per_class=4, nb_frames=24, width=96, height=64, progress=False)
+
+
+@pytest.mark.gpu
+def test_gpu_batches_stay_on_the_device_and_reach_torch_without_copy(gpu_dataset):
+    cupy = pytest.importorskip("cupy")
+    torch = pytest.importorskip("torch")
+    gen = _gen(gpu_dataset, backend="gpu", device_batches=True)
+    spy = _Spy(gen)
+    tx, ty = DLPackDataset(spy, torch.from_dlpack)[0]
+    x, y = spy.last
+    assert isinstance(x, cupy.ndarray) and isinstance(y, cupy.ndarray)
+    assert tx.is_cuda and tx.data_ptr() == x.data.ptr and ty.data_ptr() == y.data.ptr
+    host = _gen(gpu_dataset, backend="cpu")[0][0]
+    assert np.abs(cupy.asnumpy(x) - host).max() * 255 <= 5        # same frames (decoder colour conversion)
+
+
+@pytest.mark.gpu
+def test_model_fit_on_gpu_decoded_batches_torch_backend(gpu_dataset):
+    pytest.importorskip("torch")
+    code = textwrap.dedent(f"""
+        import os
+        os.environ["KERAS_BACKEND"] = "torch"
+        import keras, torch, gpuvideo
+        gen = gpuvideo.VideoFrameGenerator(glob_pattern={gpu_dataset!r}, nb_frames=3, batch_size=4,
+                                           target_shape=(32, 24), seed=0, index_cache=None, progress=False,
+                                           backend="gpu", device_batches=True)
+        ds = gpuvideo.to_torch(gen)
+        assert ds[0][0].is_cuda
+        model = keras.Sequential([keras.Input((3, 24, 32, 3)), keras.layers.Flatten(),
+                                  keras.layers.Dense(gen.classes_count, activation="softmax")])
+        model.compile("adam", "categorical_crossentropy")
+        hist = model.fit(ds, epochs=2, verbose=0)
+        print("LOSS", hist.history["loss"][-1])
+    """)
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
