@@ -59,13 +59,22 @@ def test_to_torch_shares_the_batch_memory(action_dataset):
 
 
 def test_to_jax_values(action_dataset):
-    jnp = pytest.importorskip("jax.numpy")
-    gen = _gen(action_dataset)
-    jx, jy = gpuvideo.to_jax(gen)[0]
-    x, y = gen[0]
-    np.testing.assert_array_equal(np.asarray(jx), x)
-    np.testing.assert_array_equal(np.asarray(jy), y)
-    assert isinstance(jx, type(jnp.zeros(1)))
+    """In a subprocess: JAX starts threads, and later tests fork Keras workers."""
+    pytest.importorskip("jax")
+    code = textwrap.dedent(f"""
+        import numpy as np, jax, gpuvideo
+        gen = gpuvideo.VideoFrameGenerator(glob_pattern={action_dataset!r}, nb_frames=3, batch_size=4,
+                                           target_shape=(32, 24), shuffle=False, index_cache=None, progress=False)
+        jx, jy = gpuvideo.to_jax(gen)[0]
+        x, y = gen[0]
+        assert isinstance(jx, jax.Array) and isinstance(jy, jax.Array)
+        np.testing.assert_array_equal(np.asarray(jx), x)
+        np.testing.assert_array_equal(np.asarray(jy), y)
+        print("OK")
+    """)
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
 
 
 def test_model_fit_on_the_torch_backend_with_to_torch(action_dataset):
