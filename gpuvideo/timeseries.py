@@ -44,6 +44,7 @@ import numpy as np
 
 from .decode.pyav_reader import PyAVReader
 from .dataset import EndlessIterator
+from .sharding import resolve_shard, shard
 from .decode import backends
 from .errors import VideoError
 from .ops import INTERPOLATIONS, prepare_clip
@@ -130,6 +131,9 @@ class VideoTimeseriesGenerator(EndlessIterator, keras.utils.PyDataset):
     - ``max_open_readers``: open files kept per thread (least recently used closed).
       ``seek_cost``: the reader seeks only to skip more than this many frames (it
       decodes forward through shorter gaps).
+    - ``shard_index``/``num_shards``: this worker's windows (``shard_index::num_shards``
+      of them, every shard padded to the same number of steps); by default read from
+      ``TF_CONFIG`` under a multi-worker strategy.
     - ``workers``, ``use_multiprocessing``, ``max_queue_size``: ``PyDataset``'s.
 
     Batches: ``x`` float32 ``(batch, length, height, width, nb_channel)`` and ``y``
@@ -143,8 +147,8 @@ class VideoTimeseriesGenerator(EndlessIterator, keras.utils.PyDataset):
                  nb_channel: int = 3, rescale=1 / 255.0, transformation=None, on_bad_frames: str = "fill",
                  complete_last_batch: bool = True, seed: int | None = None, decode_threads: int = 1,
                  resize_in_decoder: bool = False, interpolation: str = "linear", max_open_readers: int = 4,
-                 seek_cost: int = 16, backend: str = "auto",
-                 index_cache=True, progress: bool = False, workers: int = 1, use_multiprocessing: bool = False,
+                 seek_cost: int = 16, backend: str = "auto", shard_index: int | None = None,
+                 num_shards: int | None = None, index_cache=True, progress: bool = False, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         if length is None:
@@ -209,6 +213,12 @@ class VideoTimeseriesGenerator(EndlessIterator, keras.utils.PyDataset):
             raise ValueError("no window fits in the videos with these length/sampling_rate/start/end settings")
         self.classes = getattr(self._targets, "classes", None)
         self._span = (self.length - 1) * self.sampling_rate + 1
+        self.shard_index, self.num_shards = resolve_shard(shard_index, num_shards)
+        ids, self._epoch_windows = shard(list(range(self.windows.total)), self.shard_index, self.num_shards)
+        if not ids:
+            raise ValueError(f"shard {self.shard_index} of {self.num_shards} holds no window "
+                             f"({self.windows.total} windows in all)")
+        self._shard_ids = np.asarray(ids, np.int64)
 
         self.bad_frames = BadFrameReport()
         self._bad_windows: set[int] = set()
@@ -249,18 +259,19 @@ class VideoTimeseriesGenerator(EndlessIterator, keras.utils.PyDataset):
     def _epoch_order(self):
         if not self.shuffle:
             return None
-        return np.random.default_rng([self.seed, self.epoch]).permutation(self.windows.total)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self._shard_ids))
 
     def _window_id(self, pos: int) -> int:
-        pos %= self.windows.total
-        return pos if self._order is None else int(self._order[pos])
+        """Window at position ``pos`` of this epoch (wrapping around this shard's windows)."""
+        pos %= len(self._shard_ids)
+        return int(self._shard_ids[pos if self._order is None else self._order[pos]])
 
     def on_epoch_end(self):
         self.epoch += 1
         self._order = self._epoch_order()
 
     def __len__(self) -> int:
-        return math.ceil(self.windows.total / self.batch_size)
+        return math.ceil(self._epoch_windows / self.batch_size)
 
     @property
     def num_windows(self) -> int:
@@ -334,7 +345,7 @@ class VideoTimeseriesGenerator(EndlessIterator, keras.utils.PyDataset):
         first = index * self.batch_size
         size = self.batch_size
         if not self.complete_last_batch:
-            size = min(size, self.windows.total - first)
+            size = min(size, self._epoch_windows - first)
         ids = [self._window_id(first + k) for k in range(size)]
         x, ids = self._load(ids, next_pos=first + size)
         if self._targets is None:
