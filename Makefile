@@ -26,6 +26,7 @@ demo-long: install
 test: install
 	$(PIP) install -q "torch==2.13.0+cpu" 2>/dev/null || echo "note: no CPU torch wheel here; torch-backend tests will skip"
 	$(PIP) install -q "jax[cpu]>=0.4.30" 2>/dev/null || echo "note: jax not installable; jax-backend tests will skip"
+	$(PIP) install -q --no-deps keras-video-generators==1.0.14 2>/dev/null || echo "note: keras_video not installable; flow_compat test will skip"
 	$(PY) -m pytest
 
 # keras-video-generators 1.0.14 is a baseline only: --no-deps keeps its old pins out of the venv

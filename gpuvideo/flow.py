@@ -25,6 +25,8 @@ import numpy as np
 from .generator import VideoFrameGenerator
 from .motion import (FLOW_OUTPUTS, METHOD_ABS_DIFF, METHOD_DIFF_MASK, METHOD_FLOW_MASK, METHOD_OPTICAL_FLOW,
                      METHODS, motion_images)
+from .decode.backends import to_host
+from .flow_compat import COMPAT_MODES, keras_video_motion
 from .ops import rescale as rescale_op
 from .ops import resize
 from .farneback.params import FarnebackParams
@@ -51,6 +53,9 @@ class OpticalFlowGenerator(VideoFrameGenerator):
       ``rescale``, in [0, 1] with the default rescale, ``C = nb_channel``
       (``nb_channel=1`` gives its grey); ``"raw"``: float32 ``(dx, dy)`` in
       pixels of the target size, ``C = 2``, not rescaled (``METHOD_OPTICAL_FLOW`` only).
+    - ``flow_compat`` (keyword): ``"keras_video"`` reproduces keras_video 1.0.14's
+      (incorrect) images for models trained on them, see :mod:`gpuvideo.flow_compat`;
+      None (default) gives the correct ones.
     - ``flow_backend`` (keyword): ``"cv2"``, ``"cupy"``, ``"opencv-cuda"`` or None
       (automatic), see :func:`gpuvideo.opticalflow.farneback`.
 
@@ -71,7 +76,7 @@ class OpticalFlowGenerator(VideoFrameGenerator):
 
     def __init__(self, *args, nb_frames: int = 5, method: int = METHOD_OPTICAL_FLOW, flowlevel: int = 3,
                  iterations: int = 3, winsize: int = 15, flow_output: str = "picture",
-                 flow_backend: str | None = None, **kwargs):
+                 flow_backend: str | None = None, flow_compat: str | None = None, **kwargs):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS} (METHOD_OPTICAL_FLOW, METHOD_FLOW_MASK, "
                              f"METHOD_DIFF_MASK, METHOD_ABS_DIFF), got {method!r}")
@@ -79,6 +84,11 @@ class OpticalFlowGenerator(VideoFrameGenerator):
             raise ValueError(f"flow_output must be one of {FLOW_OUTPUTS}, got {flow_output!r}")
         if flow_output == "raw" and method != METHOD_OPTICAL_FLOW:
             raise ValueError("flow_output='raw' is only for method=METHOD_OPTICAL_FLOW")
+        if flow_compat not in COMPAT_MODES:
+            raise ValueError(f"flow_compat must be one of {COMPAT_MODES}, got {flow_compat!r}")
+        if flow_compat is not None and flow_output != "picture":
+            raise ValueError("flow_compat='keras_video' reproduces keras_video's pictures: flow_output must be 'picture'")
+        self.flow_compat = flow_compat
         if flow_backend is not None and flow_backend not in BACKENDS:
             raise ValueError(f"flow_backend must be one of {BACKENDS} or None, got {flow_backend!r}")
         self.method = method
@@ -111,6 +121,9 @@ class OpticalFlowGenerator(VideoFrameGenerator):
 
     def _postprocess(self, clip: np.ndarray) -> np.ndarray:
         """Cached RGB uint8 ``(nb_frames + 1, H, W, 3)`` -> float32 ``(nb_frames, H, W, C)``."""
+        if self.flow_compat == "keras_video":
+            return keras_video_motion(to_host(clip), self.method, self.nb_channel, self.rescale, self.flowlevel,
+                                      self.winsize, self.iterations)
         out = self._motion(clip)
         if self.flow_output == "raw":
             return out.astype("float32", copy=False)
@@ -119,7 +132,7 @@ class OpticalFlowGenerator(VideoFrameGenerator):
     def _derived_options(self) -> dict:
         return dict(super()._derived_options(), method=self.method, flowlevel=self.flowlevel,
                     iterations=self.iterations, winsize=self.winsize, flow_output=self.flow_output,
-                    flow_backend=self.flow_backend)
+                    flow_backend=self.flow_backend, flow_compat=self.flow_compat)
 
     # ------------------------------------------------------------------ keras_video's per-pair methods
     def _pair(self, images) -> np.ndarray:
