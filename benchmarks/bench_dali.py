@@ -95,7 +95,7 @@ def make_requests(infos, batches: int, batch: int, nb_frames: int, seed: int):
     return out
 
 
-def bench_decoder(infos, device, size, nb_channel, threads, requests) -> dict:
+def bench_decoder(device, size, nb_channel, threads, requests) -> dict:
     from gpuvideo.decode.dali_backend import DaliClipDecoder
 
     batch = len(requests[0])
@@ -169,7 +169,7 @@ def main(argv=None):
             "frames_per_file": a.frames, "batch": a.batch, "clip_frames": a.nb_frames, "size": size,
             "nb_channel": nb_channel, "threads": a.threads, "cpus": os.cpu_count()}
     results = [bench_raw(paths, a.device, a.threads, a.raw_repeat),
-               bench_decoder(infos, a.device, size, nb_channel, a.threads, requests),
+               bench_decoder(a.device, size, nb_channel, a.threads, requests),
                bench_cpu(size, nb_channel, a.threads, requests)]
     for r in results:
         sys.stdout.write(json.dumps({**head, **r}) + "\n")

@@ -244,8 +244,8 @@ def machine() -> dict:
 
 def print_table(rows: list[dict], ratio: float | None) -> None:
     print()
-    print(f"| generator | clips/s (median) | min-max | CPU ms/clip | clips/epoch |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| generator | clips/s (median) | min-max | CPU ms/clip | clips/epoch |")
+    print("|---|---:|---:|---:|---:|")
     for r in rows:
         spread = f"{r['clips_per_s_min']:.0f}-{r['clips_per_s_max']:.0f}" if "clips_per_s_min" in r else "-"
         print(f"| {r['name']} | {r['clips_per_s']:.1f} | {spread} | {r['cpu_ms_per_clip']:.2f} | "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from .cache import DEFAULT_CACHE_BYTES, ClipCache
+from .cache import ClipCache
 from .decode import backends, open_reader
 from .errors import BadVideoReport, VideoError, check_on_error
 from .ops import INTERPOLATIONS, array_module, prepare_clip, rescale as rescale_op

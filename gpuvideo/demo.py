@@ -5,7 +5,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 
 log = logging.getLogger("gpuvideo")
 

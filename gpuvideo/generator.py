@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 
 from .cache import DEFAULT_CACHE_BYTES
 from .dataset import ClipDataset, Sample
@@ -163,7 +162,7 @@ class VideoFrameGenerator(ClipDataset):
         """Constructor keywords that rebuild this generator (subclasses add theirs)."""
         return dict(self._options)
 
-    def _derive(self, kind: str, files: list[str]):
+    def _derive(self, kind: str):
         if not self._splits:
             raise ValueError(f"this is a {self._kind} generator: ask the training generator")
         by_class = {c: self._splits[kind].get(c, []) for c in self._classes}
@@ -176,8 +175,8 @@ class VideoFrameGenerator(ClipDataset):
 
     def get_validation_generator(self):
         """Generator over the validation split: no augmentation, fixed order."""
-        return self._derive("validation", self.validation)
+        return self._derive("validation")
 
     def get_test_generator(self):
         """Generator over the test split: no augmentation, fixed order."""
-        return self._derive("test", self.test)
+        return self._derive("test")
