@@ -9,6 +9,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 DATA = Path(__file__).parent / "data"
+REPO = str(Path(__file__).resolve().parents[1])
+# subprocesses started by the tests import this checkout, not an installed copy
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH", "")) if p)
 
 
 def _cuda_available() -> bool:
