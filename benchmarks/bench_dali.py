@@ -1,4 +1,4 @@
-"""DALI decode rates: a bare DALI decode loop, DaliClipDecoder (batched clips) and the CPU (PyAV) path.
+"""DALI decode rates: a bare DALI decode loop, DaliDecoder (batched clips) and the CPU (PyAV) path.
 
 Same files, same requests for the two clip paths. On a machine without a GPU
 use ``--device cpu`` (DALI's CPU decoder: VP8/VP9/MJPEG only); on the GPU
@@ -26,18 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gpuvideo.decode import PyAVReader  # noqa: E402
 from gpuvideo.ops import prepare_clip  # noqa: E402
 from gpuvideo.probe import probe  # noqa: E402
-from gpuvideo.synthetic import DEFAULT_SUFFIX, write_video  # noqa: E402
-
-
-def textured_frames(n: int, w: int, h: int, seed: int):
-    """Moving coloured texture (not trivially compressible)."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, size=(h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
-    import cv2
-    tex = cv2.resize(base, (w + 16 * 8, h + 16 * 8), interpolation=cv2.INTER_CUBIC)
-    for i in range(n):
-        dx, dy = (2 * i) % 128, i % 128
-        yield np.ascontiguousarray(tex[dy:dy + h, dx:dx + w])
+from gpuvideo.synthetic import DEFAULT_SUFFIX, textured_frames, write_video  # noqa: E402
 
 
 def make_files(root: Path, codec: str, files: int, frames: int, w: int, h: int) -> list[str]:
@@ -96,10 +85,10 @@ def make_requests(infos, batches: int, batch: int, nb_frames: int, seed: int):
 
 
 def bench_decoder(device, size, nb_channel, threads, requests) -> dict:
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
+    from gpuvideo.decode.dali_decoder import DaliDecoder
 
     batch = len(requests[0])
-    with DaliClipDecoder(device, batch_size=batch, size=size, nb_channel=nb_channel, num_threads=threads) as d:
+    with DaliDecoder(device, batch_size=batch, size=size, nb_channel=nb_channel, num_threads=threads) as d:
         d.decode(requests[0])   # warm-up (pipeline build)
         t = time.perf_counter()
         frames = 0
@@ -115,7 +104,7 @@ def bench_decoder(device, size, nb_channel, threads, requests) -> dict:
         dt = time.perf_counter() - t
         stats = dict(d.stats)
     clips = len(requests) * batch
-    return {"what": f"DaliClipDecoder[{device}]", "clips": clips, "frames": frames, "s": dt,
+    return {"what": f"DaliDecoder[{device}]", "clips": clips, "frames": frames, "s": dt,
             "clips_per_s": clips / dt, "fps": frames / dt, "stats": stats}
 
 

@@ -5,7 +5,7 @@
    parameters 0.5, 3, 15, 3, 5, 1.1, 0) one pair at a time, then two pairs at
    a time on two threads; and ``gpuvideo.motion.flow_to_picture`` alone.
 2. OpticalFlowGenerator batches/s, gpuvideo against keras-video-generators
-   1.0.14 (imported through ``benchmarks/kv_shim.py``), on
+   1.0.14 (imported through ``gpuvideo.benchmarking.import_keras_video``), on
    ``make_action_dataset(width=320, height=240, codecs=("mpeg4",))`` (4 classes
    x 24 MPEG-4 AVI, 32 frames), batch 8, nb_frames 5, target 112x112, method
    METHOD_OPTICAL_FLOW, each with its own defaults otherwise. Every batch of an
@@ -24,13 +24,10 @@ import argparse
 import contextlib
 import io
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -119,9 +116,9 @@ def make_gpuvideo(pattern: str, cache: bool, tmp: str):
 
 
 def make_keras_video(pattern: str):
-    import kv_shim
+    from gpuvideo.benchmarking import import_keras_video
 
-    kv = kv_shim.import_keras_video()
+    kv = import_keras_video()
     with contextlib.redirect_stdout(io.StringIO()):   # it prints its file counts
         gen = kv.OpticalFlowGenerator(glob_pattern=pattern, batch_size=BATCH, nb_frames=NB_FRAMES,
                                       target_shape=TARGET)
@@ -146,34 +143,6 @@ def bench_generators(pattern: str, epochs: int, tmp: str) -> dict:
     return {k: median_rate(v) for k, v in runs.items()}
 
 
-def machine() -> dict:
-    import av
-    import cv2
-    import keras
-
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except Exception:  # noqa: BLE001
-        head = "unknown"
-    try:
-        from importlib.metadata import version
-        kvg = version("keras-video-generators")
-    except Exception:  # noqa: BLE001
-        kvg = "not installed"
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "git HEAD": head,
-            "nproc": os.cpu_count(), "CPU": cpu, "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-            "Python": platform.python_version(), "OpenCV": cv2.__version__, "cv2 threads": cv2.getNumThreads(),
-            "PyAV": av.__version__, "NumPy": np.__version__, "Keras": keras.__version__,
-            "keras-video-generators": kvg}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(REPO / "bench_data" / "flow_320x240"), help="dataset folder (reused)")
@@ -186,7 +155,10 @@ def main(argv=None) -> int:
 
     from gpuvideo.synthetic import make_action_dataset
 
-    info = machine()
+    from gpuvideo.benchmarking import machine_info
+
+    info = machine_info(REPO)
+    info.update(load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(" | ".join(f"{k}: {v}" for k, v in info.items()))
     rows = bench_pairs(args.seconds)
     pattern = make_action_dataset(args.data, width=320, height=240, codecs=("mpeg4",), progress=False)

@@ -38,13 +38,10 @@ import contextlib
 import io
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -132,7 +129,7 @@ def bench_gpuvideo(pattern: str, epochs: int, tmp: str) -> list[dict]:
         with Timer() as t:
             clips = epoch_by_index(gen)
         runs.append((clips, t.wall, t.cpu))
-    warm = summarise("gpuvideo, warm epochs (defaults)", runs, decode_threads=gen.decode_threads)
+    warm = summarise("gpuvideo, warm epochs (defaults)", runs, decode_threads=gen.decoding.decode_threads)
     return [first, warm]
 
 
@@ -184,9 +181,9 @@ def bench_gpuvideo_cached(pattern: str, epochs: int, tmp: str) -> dict:
 
 # --------------------------------------------------------------------------- keras_video
 def bench_keras_video(pattern: str, epochs: int) -> list[dict]:
-    import kv_shim
+    from gpuvideo.benchmarking import import_keras_video
 
-    kv = kv_shim.import_keras_video()
+    kv = import_keras_video()
     with contextlib.redirect_stdout(io.StringIO()):   # it prints its file counts
         gen = kv.VideoFrameGenerator(glob_pattern=pattern, batch_size=BATCH_SIZE, nb_frames=NB_FRAMES,
                                      target_shape=TARGET_SHAPE)
@@ -212,36 +209,6 @@ def bench_keras_video(pattern: str, epochs: int) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- report
-def machine() -> dict:
-    import av
-    import cv2
-    import keras
-    import numpy
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except Exception:
-        head = "unknown"
-    try:
-        from importlib.metadata import version
-        kvg = version("keras-video-generators")
-    except Exception:
-        kvg = "not installed"
-    return dict(date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), git_head=head,
-                nproc=os.cpu_count(), cpu_model=cpu, python=platform.python_version(),
-                pyav=av.__version__, opencv=cv2.__version__, keras=keras.__version__,
-                numpy=numpy.__version__, keras_video_generators=kvg, platform=platform.platform())
-
-
 def print_table(rows: list[dict], ratio: float | None) -> None:
     print()
     print("| generator | clips/s (median) | min-max | CPU ms/clip | clips/epoch |")
@@ -296,7 +263,9 @@ def main(argv=None) -> int:
     print_table(rows, ratio)
     print(f"\nload average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
     if args.json:
-        out = dict(machine=machine(), command=" ".join([Path(sys.executable).name, *sys.argv]),
+        from gpuvideo.benchmarking import machine_info
+
+        out = dict(machine=machine_info(REPO), command=" ".join([Path(sys.executable).name, *sys.argv]),
                    settings=dict(batch_size=BATCH_SIZE, nb_frames=NB_FRAMES, target_shape=TARGET_SHAPE,
                                  shuffle=True, epochs=args.epochs),
                    data=data, rows=rows, ratio=ratio, loadavg_before=load_before, loadavg_after=load_after)

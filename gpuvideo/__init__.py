@@ -28,8 +28,9 @@ _EXPORTS = {
     "to_torch": "adapters",
     "to_jax": "adapters",
 }
-_SUBMODULES = {"generator", "sliding", "flow", "timeseries", "errors", "adapters", "sampling", "probe", "ops",
-               "motion", "opticalflow", "synthetic", "decode", "farneback", "sharding"}
+_SUBMODULES = {"generator", "sliding", "flow", "timeseries", "errors", "adapters", "sampling", "windows", "probe",
+               "ops", "motion", "opticalflow", "synthetic", "decode", "farneback", "sharding", "options", "dataset",
+               "benchmarking", "cli"}
 
 __all__ = sorted(_EXPORTS) + ["generator", "sliding", "flow", "timeseries", "__version__"]
 

@@ -1,4 +1,4 @@
-"""A byte-bounded LRU cache of decoded clips."""
+"""A byte-bounded LRU cache of decoded clips (NumPy or CuPy arrays)."""
 from __future__ import annotations
 
 import threading

@@ -1,37 +1,48 @@
-"""``ClipDataset``: the Keras side. Turns a list of samples (file + frame indices) into batches.
+"""``VideoDataset``: the Keras side every generator shares.
 
-It owns batching, the epoch order, per-sample random transforms, the clip
-cache, parallel decoding inside a batch and the replacement of unusable
-videos; subclasses only decide which samples exist (see ``generator.py``).
+It owns batching, the epoch order, seeding, sharding, decoding through one
+:class:`~gpuvideo.decode.Decoder`, the bad-input report and the lifetime of
+files, threads and pipelines. A subclass only says which samples exist
+(:meth:`~VideoDataset._request`: the video and frame indices of sample ``i``),
+what their targets are (:meth:`~VideoDataset._targets`), what replaces an
+unusable sample (:meth:`~VideoDataset._replace`) and how a decoded clip
+becomes model input (:meth:`~VideoDataset._postprocess`).
+
+A batch is read in four steps: sample ids from the epoch order
+(:meth:`batch_info` shows them), requests to the decoder (one per sample, or
+grouped by :meth:`~VideoDataset._plan`), per-sample post-processing and random
+transform (in parallel threads), and targets.
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import keras
 import numpy as np
 
-from .cache import ClipCache
-from .decode import backends, open_reader
-from .errors import BadVideoReport, VideoError, check_on_error
-from .ops import INTERPOLATIONS, array_module, prepare_clip, rescale as rescale_op
-from .probe import VideoInfo
-from .transform import make_transform
+from .decode import Request, make_decoder, select
+from .errors import BadInputReport, VideoError
+from .ops import array_module, is_device_array, to_host
+from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions
+from .parallel import ThreadMap
+from .sharding import resolve_shard, shard
 
 log = logging.getLogger("gpuvideo")
 
+#: attributes holding option objects (:mod:`gpuvideo.options`); their fields read as generator attributes
+_OPTION_GROUPS = ("frames", "decoding", "batching", "augment", "clip", "motion")
 
-@dataclass(frozen=True)
-class Sample:
-    """One item of an epoch: ``indices`` (int64) of frames to read from ``path``, class ``label``."""
+
+class SampleInfo(NamedTuple):
+    """What sample ``sample`` of a generator holds: ``frames`` (int64) of the video ``path``; ``label``
+    is its class name (clip generators) or None."""
+    sample: int
     path: str
-    label: int
-    indices: np.ndarray
+    frames: np.ndarray
+    label: str | None = None
 
 
 class EndlessIterator:
@@ -49,76 +60,65 @@ class EndlessIterator:
     next = __next__
 
 
-class ClipDataset(EndlessIterator, keras.utils.PyDataset):
-    """Batches ``x`` float32 ``(B, nb_frames, H, W, C)`` and one-hot ``y`` float32 ``(B, classes)``.
+class VideoDataset(EndlessIterator, keras.utils.PyDataset):
+    """Batches ``x`` ``(B,) + sample_shape`` float32 (CuPy with ``device_batches`` on the GPU backend), and
+    ``y`` from :meth:`_targets` (batches are ``x`` alone when it returns None).
 
-    NumPy arrays, except with ``device_batches=True`` on the GPU backend: then
-    both are CuPy arrays on the GPU (no host copy), for
-    :func:`gpuvideo.adapters.to_torch` / :func:`~gpuvideo.adapters.to_jax` or your own loop.
-
-    ``len(ds) = ceil(samples / batch_size)``; the last batch is completed with
-    samples from the start of the epoch order, so every batch has ``batch_size``
-    items (with sharding, ``samples`` is the largest shard's size, so every
-    worker runs the same number of steps). Also an endless iterator: ``next(ds)`` walks the batches and calls
-    :meth:`on_epoch_end` on wrap-around (as keras_video did).
+    ``len(ds) = ceil(samples / batch_size)`` (with sharding, ``samples`` is the
+    largest shard's size, so every worker runs the same number of steps). The
+    last batch is completed from the start of the epoch order, or shorter with
+    ``complete_last_batch=False``. Subclasses call :meth:`_start` once their samples exist.
     """
 
-    def _setup(self, *, samples: list[Sample], infos: dict[str, VideoInfo], classes: list[str],
-               batch_size: int, target_shape, nb_channel: int, rescale, shuffle: bool, transformation,
-               use_frame_cache: bool, cache_bytes: int, seed, on_error: str, interpolation: str,
-               decode_threads, workers: int, use_multiprocessing: bool, max_queue_size: int,
-               report: BadVideoReport | None = None, epoch_samples: int | None = None,
-               backend: str = "auto", device_batches: bool = False):
+    def __init__(self, frames: FrameOptions, decoding: DecodeOptions, batching: BatchOptions,
+                 augment: AugmentOptions, workers: int = 1, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if len(target_shape) != 2:
-            raise ValueError(f"target_shape must be (width, height), got {target_shape}")
-        if nb_channel not in (1, 3):
-            raise ValueError(f"nb_channel must be 1 or 3, got {nb_channel}")
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}")
-        if not samples:
-            raise ValueError("no sample to serve")
-        self.samples = samples
-        # samples per epoch: at least len(samples); more when shards are padded to equal length
-        self.epoch_samples = max(len(samples), int(epoch_samples or 0))
-        self._infos = infos
-        self._classes = list(classes)
-        self.batch_size = int(batch_size)
-        self.target_shape = tuple(int(v) for v in target_shape)
-        self.nb_channel = int(nb_channel)
-        self.rescale = rescale
-        self.shuffle = bool(shuffle)
-        self.transformation = transformation
-        self._transform = make_transform(transformation)
-        self.use_frame_cache = bool(use_frame_cache)
-        self.cache = ClipCache(cache_bytes) if use_frame_cache else None
-        self.seed = int(np.random.SeedSequence(seed).entropy % (2 ** 63)) if seed is None else int(seed)
-        self.on_error = check_on_error(on_error)
-        self.interpolation = interpolation
-        self.decode_threads = int(decode_threads or min(self.batch_size, os.cpu_count() or 1))
-        self.bad_files = report if report is not None else BadVideoReport()
-        self.backend = backends.resolve(backend)
-        self.device_batches = bool(device_batches)
-        if self.device_batches and self.backend == "gpu" and hasattr(transformation, "apply_transform"):
+        self.frames, self.decoding, self.batching, self.augment = frames, decoding, batching, augment
+        self.backend = select.resolve_backend(decoding.backend)
+        if self.backend == "gpu" and use_multiprocessing:
+            raise ValueError("backend='gpu' cannot run in forked workers (CUDA does not survive fork): use "
+                             "use_multiprocessing=False with workers=N threads, or backend='cpu'")
+        if decoding.device_batches and self.backend == "gpu" and \
+                hasattr(augment.transformation, "apply_transform"):
             raise ValueError("ImageDataGenerator transformations work on host arrays: use device_batches=False "
                              "or a callable (clip, rng) -> clip that accepts CuPy arrays")
-        self._dali = None
-        self._by_label: dict[int, list[int]] = {}
-        for i, s in enumerate(samples):
-            self._by_label.setdefault(s.label, []).append(i)
-        self._pool = None
-        self._pool_pid = None
-        self._pool_lock = threading.Lock()
+        self.shard_index, self.num_shards = resolve_shard(batching.shard_index, batching.num_shards)
+        seed = batching.seed
+        self.seed = int(np.random.SeedSequence().entropy % (2 ** 63)) if seed is None else int(seed)
+        self.report = BadInputReport()
+
+    # ------------------------------------------------------------------ per-dataset state
+    def _start(self, num_samples: int) -> None:
+        """Shard ``num_samples`` samples, reset the epoch and the decoder (also for derived generators)."""
+        ids, self.epoch_samples = shard(list(range(num_samples)), self.shard_index, self.num_shards)
+        if not ids:
+            raise ValueError(f"shard {self.shard_index} of {self.num_shards} holds no sample "
+                             f"({num_samples} in all)")
+        self._ids = np.asarray(ids, np.int64)
+        self._decoder = None
+        self._post = ThreadMap(self.decoding.decode_threads or min(self.batch_size, _cpus()), "gpuvideo-post")
+        self._transform = self.augment.function
         self.epoch = 0
         self._current = 0
         self._order = self._epoch_order()
 
-    # ------------------------------------------------------------------ epoch
+    @property
+    def decoder(self):
+        """The decoder (made on first use, in the process that uses it)."""
+        if self._decoder is None:
+            size = self.frames.target_shape or self._native_size()
+            self._decoder = make_decoder(self.backend, size, self._decode_channels(), self.frames.interpolation,
+                                         self._decode_options(), self.batch_size, self._keep_recent())
+        return self._decoder
+
+    def _decode_options(self) -> DecodeOptions:
+        return self.decoding.replace(decode_threads=self.decoding.decode_threads
+                                     or min(self.batch_size, _cpus()))
+
     def _epoch_order(self) -> np.ndarray:
-        n = len(self.samples)
-        if not self.shuffle:
+        n = len(self._ids)
+        if not self.batching.shuffle:
             return np.arange(n)
         return np.random.default_rng([self.seed, self.epoch]).permutation(n)
 
@@ -130,163 +130,201 @@ class ClipDataset(EndlessIterator, keras.utils.PyDataset):
     def __len__(self) -> int:
         return math.ceil(self.epoch_samples / self.batch_size)
 
-    # ------------------------------------------------------------------ keras_video compatibility
     @property
-    def classes(self) -> list[str]:
-        return list(self._classes)
+    def batch_size(self) -> int:
+        return self.batching.batch_size
 
     @property
-    def classes_count(self) -> int:
-        return len(self._classes)
+    def bad_files(self):
+        """Unusable videos: ``path in gen.bad_files``, ``gen.bad_files.items()`` -> :class:`~gpuvideo.errors.BadVideo`."""
+        return self.report.bad_files
 
     @property
-    def files(self) -> list[str]:
-        return sorted({s.path for s in self.samples})
+    def bad_frames(self):
+        """Undecodable frames: ``gen.bad_frames.items()`` -> ``(path, frame)`` pairs."""
+        return self.report.bad_frames
 
-    @property
-    def files_count(self) -> int:
-        return len(self.files)
+    def __getattr__(self, name):
+        """Options read as attributes, as keras_video had them: ``gen.nb_frames``, ``gen.target_shape``..."""
+        if not name.startswith("_") and name not in _OPTION_GROUPS:
+            for group in _OPTION_GROUPS:
+                opts = self.__dict__.get(group)
+                if opts is not None and name in opts.__dataclass_fields__:
+                    return getattr(opts, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    # ------------------------------------------------------------------ batches
-    def __getitem__(self, index: int):
+    # ------------------------------------------------------------------ which samples a batch holds
+    def sample_at(self, position: int) -> int:
+        """Sample id at ``position`` of this epoch's order (wrapping around this shard's samples)."""
+        return int(self._ids[self._order[position % len(self._ids)]])
+
+    def _batch_ids(self, index: int) -> tuple[list[int], int]:
         n = len(self)
         if index < 0:
             index += n
         if not 0 <= index < n:
             raise IndexError(f"batch {index} out of range for {n} batches")
-        start = index * self.batch_size
-        ids = [int(self._order[(start + k) % len(self.samples)]) for k in range(self.batch_size)]
-        clips = self._load_batch(ids)
-        xp = array_module(clips[0])          # cupy with device_batches on the GPU backend, else numpy
-        x = xp.stack(clips)
-        y = np.zeros((len(ids), len(self._classes)), np.float32)
-        y[np.arange(len(ids)), [self.samples[i].label for i in ids]] = 1.0
-        return x, (y if xp is np else xp.asarray(y))
+        first = index * self.batch_size
+        size = self.batch_size
+        if not self.batching.complete_last_batch:
+            size = min(size, self.epoch_samples - first)
+        return [self.sample_at(first + k) for k in range(size)], first + size
 
-    def _map(self, fn, items):
-        items = list(items)
-        if self.decode_threads <= 1 or len(items) == 1:
-            return [fn(i) for i in items]
-        with self._pool_lock:
-            if self._pool is None or self._pool_pid != os.getpid():   # new after fork
-                self._pool = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="gpuvideo-decode")
-                self._pool_pid = os.getpid()
-            pool = self._pool
-        return list(pool.map(fn, items))
+    def batch_info(self, index: int) -> list[SampleInfo]:
+        """Files and frames of batch ``index`` in this epoch, in batch order (known bad samples replaced)."""
+        ids, next_pos = self._batch_ids(index)
+        state = {"next_pos": next_pos, "drawn": 0}
+        return [self.sample_info(self._substitute(i, state)) for i in ids]
 
-    def _load_batch(self, ids: list[int]) -> list[np.ndarray]:
-        """Float32 clips for sample ``ids``: decoded in one call, unusable videos replaced
-        by others of the same class, then post-processed and transformed."""
-        chosen = list(ids)
-        tried = [0] * len(ids)
-        clips: list = [None] * len(ids)
+    def sample_info(self, sample: int) -> SampleInfo:
+        info, frames = self._request(sample)
+        return SampleInfo(int(sample), info.path, np.asarray(frames, np.int64), self._label_name(sample))
+
+    def decoded_clip(self, sample: int):
+        """The decoded uint8 clip of ``sample`` ``(frames, h, w, c)``, before rescale or motion images;
+        raises :class:`~gpuvideo.errors.VideoError` when it cannot be decoded."""
+        result = self.decoder.decode([Request(*self._request(sample))])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    # ------------------------------------------------------------------ batches
+    def __getitem__(self, index: int):
+        ids, next_pos = self._batch_ids(index)
+        x, ids = self._load(ids, {"next_pos": next_pos, "drawn": 0})
+        y = self._targets(ids)
+        if y is None:
+            return x
+        return x, (array_module(x).asarray(y) if is_device_array(x) else y)
+
+    def _load(self, ids: list[int], state: dict):
+        """x for samples ``ids``, unusable ones replaced; returns (x, the ids actually used)."""
+        ids = list(ids)
+        x = None
         pending = list(range(len(ids)))
         while pending:
-            for k in pending:           # videos already known bad are replaced before decoding
-                while self.samples[chosen[k]].path in self.bad_files:
-                    tried[k] += 1
-                    chosen[k] = self._replacement(ids[k], tried[k])
-            results = self._decode_many([self.samples[chosen[k]] for k in pending])
-            retry = []
-            for k, res in zip(pending, results):
-                if isinstance(res, Exception):
-                    if self.on_error == "raise":
-                        raise res
-                    self.bad_files.add(self.samples[chosen[k]].path, "decode", str(getattr(res, "reason", res)))
-                    retry.append(k)
+            for s in pending:
+                ids[s] = self._substitute(ids[s], state)
+            clips, failed = self._decode_slots(ids, pending)
+            if x is None and clips:
+                x = self._allocate(len(ids), next(iter(clips.values())))
+            self._post.map(lambda item: self._finish(x, ids[item[0]], *item), clips.items())
+            pending = failed
+        return x, ids
+
+    def _substitute(self, sample: int, state: dict) -> int:
+        """``sample``, or its replacement when it is already known to be unusable."""
+        tried = 0
+        while self._is_bad(sample):
+            tried += 1
+            sample = self._replace(sample, tried, state)
+        return sample
+
+    def _decode_slots(self, ids: list[int], slots: list[int]) -> tuple[dict, list[int]]:
+        """Decode the samples in ``slots``: ``({slot: uint8 clip}, slots that failed)``."""
+        plan = self._plan([ids[s] for s in slots])
+        results = self.decoder.decode([req for req, _ in plan])
+        clips, failed = {}, []
+        for (req, uses), res in zip(plan, results):
+            for k, positions in uses:
+                clip = self._usable(ids[slots[k]], req, res, positions)
+                if clip is None:
+                    failed.append(slots[k])
                 else:
-                    clips[k] = res
-            pending = retry
+                    clips[slots[k]] = clip if self._keep_on_device() else to_host(clip)
+        return clips, failed
 
-        def finish(k: int) -> np.ndarray:
-            clip = self._postprocess(clips[k])
-            if self._transform is not None:
-                clip = self._transform(clip, np.random.default_rng([self.seed, self.epoch, ids[k]]))
-            return clip
+    def _plan(self, ids: list[int]) -> list[tuple[Request, list[tuple[int, np.ndarray | None]]]]:
+        """Requests for samples ``ids``: ``[(request, [(k, positions)])]`` where sample ``ids[k]`` is
+        ``result[positions]`` (None: the whole result). Default: one request per sample."""
+        return [(Request(*self._request(i)), [(k, None)]) for k, i in enumerate(ids)]
 
-        return self._map(finish, range(len(ids)))
+    def _usable(self, sample: int, request: Request, result, positions):
+        """The uint8 clip of ``sample`` from a decode ``result``, or None when it must be replaced."""
+        if isinstance(result, Exception):
+            if self.decoding.on_error == "raise":
+                raise result
+            self._mark_bad(sample, request, result)
+            return None
+        return result if positions is None else result[positions]
 
-    def _decode_many(self, samples: list[Sample]) -> list:
-        """Cached uint8 clip or the exception, per sample.
+    def _finish(self, x, sample: int, slot: int, clip) -> None:
+        """Post-process ``clip`` into ``x[slot]`` and apply the random transform."""
+        out = x[slot]
+        self._postprocess(clip, out)
+        if self._transform is not None:
+            out[...] = self._transform(out, np.random.default_rng([self.seed, self.epoch, sample]))
 
-        CPU: clips decoded in parallel threads. DALI backends: one pipeline run for
-        every sample of the batch not in the cache.
-        """
-        if self.backend == "cpu":
-            def one(sample):
-                try:
-                    return self._clip(sample)
-                except (VideoError, IndexError) as e:
-                    return e
-            return self._map(one, samples)
-        keys = [(s.path, s.indices.tobytes()) for s in samples]
-        out = [self.cache.get(k) if self.cache is not None else None for k in keys]
-        todo = [k for k, hit in enumerate(out) if hit is None]
-        if todo:
-            if self._dali is None:
-                self._dali = backends.dali_decoder(self.backend, self.batch_size, self.target_shape,
-                                                   self._decode_channels(), self.interpolation)
-            decoded = self._dali.decode([(self._infos[samples[k].path], samples[k].indices) for k in todo])
-            for k, res in zip(todo, decoded):
-                if isinstance(res, Exception):
-                    out[k] = res
-                    continue
-                out[k] = res if self.device_batches else backends.to_host(res)
-                if self.cache is not None:
-                    self.cache.put(keys[k], out[k])
-        return out
+    def _allocate(self, n: int, example):
+        xp = array_module(example)
+        return xp.empty((n,) + self._sample_shape(example), xp.float32)
+
+    def _keep_on_device(self) -> bool:
+        return self.decoding.device_batches and self.backend == "gpu"
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _request(self, sample: int):
+        """``(VideoInfo, frame indices)`` of ``sample``."""
+        raise NotImplementedError
+
+    def _targets(self, ids: list[int]):
+        """``y`` for samples ``ids``, or None (batches are ``x`` alone)."""
+        return None
+
+    def _label_name(self, sample: int) -> str | None:
+        return None
+
+    def _is_bad(self, sample: int) -> bool:
+        """True when ``sample`` is known to be unusable (it is then replaced before decoding)."""
+        return self.report.has_file(self._request(sample)[0].path)
+
+    def _mark_bad(self, sample: int, request: Request, error: Exception) -> None:
+        self.report.add_file(request.info.path, "decode", str(getattr(error, "reason", error)))
+
+    def _replace(self, sample: int, tried: int, state: dict) -> int:
+        """The ``tried``-th replacement of an unusable ``sample`` (raise ``VideoError`` when none is left)."""
+        raise VideoError(self._request(sample)[0].path, "unusable and nothing replaces it")
 
     def _decode_channels(self) -> int:
-        """Channels of the cached clip (the optical-flow generator keeps RGB)."""
-        return self.nb_channel
+        """Channels the decoder prepares (the optical-flow generator keeps RGB)."""
+        return self.frames.nb_channel
 
-    def _replacement(self, sample_id: int, tried: int) -> int:
-        peers = self._by_label[self.samples[sample_id].label]
-        pos = peers.index(sample_id)
-        for k in range(tried, len(peers) + 1):
-            cand = peers[(pos + k) % len(peers)]
-            if self.samples[cand].path not in self.bad_files:
-                return cand
-        cls = self._classes[self.samples[sample_id].label]
-        raise VideoError(self.samples[sample_id].path, f"every video of class {cls!r} is unusable; "
-                                                       f"see the generator's bad_files")
+    def _keep_recent(self) -> int:
+        """Frames the CPU decoder keeps after each request for the next one (see :mod:`~gpuvideo.decode.pyav_decoder`)."""
+        return 0
 
-    def _clip(self, sample: Sample) -> np.ndarray:
-        """uint8 ``(T, H, W, C)`` for ``sample``, from the cache or decoded and prepared."""
-        key = (sample.path, sample.indices.tobytes())
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                return hit
-        clip = self._decode(sample)
-        if self.cache is not None:
-            self.cache.put(key, clip)
-        return clip
+    def _native_size(self):
+        raise ValueError("target_shape is required")
 
-    def _decode(self, sample: Sample) -> np.ndarray:
-        with open_reader(self._infos[sample.path]) as reader:
-            frames = reader.read(sample.indices)
-        return self._prepare(frames)
+    def _sample_shape(self, clip) -> tuple:
+        """Shape of one sample of ``x`` given a decoded uint8 ``clip``."""
+        return tuple(clip.shape)
 
-    def _prepare(self, frames: np.ndarray) -> np.ndarray:
-        """Decoded RGB uint8 ``(T, H, W, 3)`` -> the uint8 clip that is cached (resized, grey if asked)."""
-        return prepare_clip(frames, self.target_shape, self.nb_channel, self.interpolation)
+    def _postprocess(self, clip, out) -> None:
+        """Decoded uint8 ``clip`` -> float32 model input written into ``out``: ``clip * rescale``."""
+        rescale = self.frames.rescale
+        if rescale is None or rescale == 1:
+            out[...] = clip
+        else:
+            xp = array_module(out)
+            xp.multiply(clip, xp.float32(rescale), out=out)
 
-    def _postprocess(self, clip: np.ndarray) -> np.ndarray:
-        """Cached uint8 clip -> float32 model input (before the random transform): ``clip * rescale``."""
-        return rescale_op(clip, self.rescale)
-
+    # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
-        """Release decoder pipelines and threads (also done when the generator is deleted)."""
-        dali, self._dali = getattr(self, "_dali", None), None
-        if dali is not None:
-            dali.close()
+        """Release files, threads and pipelines (made again on demand); also done on deletion."""
+        decoder, self._decoder = getattr(self, "_decoder", None), None
+        if decoder is not None:
+            decoder.close()
+        post = getattr(self, "_post", None)
+        if post is not None:
+            post.close()
 
     def __del__(self):
         try:
             self.close()
         except Exception:
             pass
-        pool = getattr(self, "_pool", None)
-        if pool is not None and self._pool_pid == os.getpid():
-            pool.shutdown(wait=False)
+
+
+def _cpus() -> int:
+    return os.cpu_count() or 1

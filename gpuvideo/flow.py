@@ -18,24 +18,46 @@ picture is built in uint8 HSV and converted to RGB, so outputs lie in
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+from typing import Literal
 
 import numpy as np
 
-from .generator import VideoFrameGenerator
-from .motion import (FLOW_OUTPUTS, METHOD_ABS_DIFF, METHOD_DIFF_MASK, METHOD_FLOW_MASK, METHOD_OPTICAL_FLOW,
-                     METHODS, motion_images)
-from .decode.backends import to_host
-from .flow_compat import COMPAT_MODES, keras_video_motion
-from .ops import rescale as rescale_op
-from .ops import resize
 from .farneback.params import FarnebackParams
-from .opticalflow import BACKENDS
+from .flow_compat import keras_video_motion
+from .generator import VideoFrameGenerator
+from .motion import METHOD_ABS_DIFF, METHOD_DIFF_MASK, METHOD_FLOW_MASK, METHOD_OPTICAL_FLOW, motion_images
+from .ops import array_module, to_host
+from .options import Options
 
 log = logging.getLogger("gpuvideo")
 
-__all__ = ["OpticalFlowGenerator", "METHOD_OPTICAL_FLOW", "METHOD_FLOW_MASK", "METHOD_DIFF_MASK",
-           "METHOD_ABS_DIFF"]
+__all__ = ["OpticalFlowGenerator", "MotionOptions", "METHOD_OPTICAL_FLOW", "METHOD_FLOW_MASK",
+           "METHOD_DIFF_MASK", "METHOD_ABS_DIFF"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MotionOptions(Options):
+    """What the optical-flow generator computes from each pair of frames (see the module doc).
+
+    ``method`` 1-4; ``flow_output``: ``'picture'`` or ``'raw'`` ``(dx, dy)``;
+    ``flow_backend``: Farneback backend (None: automatic, see
+    :func:`gpuvideo.opticalflow.farneback`); ``flow_compat``: ``'keras_video'``
+    reproduces keras_video 1.0.14's images; ``farneback``: the Farneback parameters.
+    """
+    method: Literal[1, 2, 3, 4]
+    flow_output: Literal["picture", "raw"]
+    flow_backend: Literal[None, "cv2", "cupy", "opencv-cuda"]
+    flow_compat: Literal[None, "keras_video"]
+    farneback: FarnebackParams
+
+    def validate(self):
+        if self.flow_output == "raw" and self.method != METHOD_OPTICAL_FLOW:
+            raise ValueError("flow_output='raw' is only for method=METHOD_OPTICAL_FLOW")
+        if self.flow_compat is not None and self.flow_output != "picture":
+            raise ValueError("flow_compat='keras_video' reproduces keras_video's pictures: "
+                             "flow_output must be 'picture'")
 
 
 class OpticalFlowGenerator(VideoFrameGenerator):
@@ -77,62 +99,53 @@ class OpticalFlowGenerator(VideoFrameGenerator):
     def __init__(self, *args, nb_frames: int = 5, method: int = METHOD_OPTICAL_FLOW, flowlevel: int = 3,
                  iterations: int = 3, winsize: int = 15, flow_output: str = "picture",
                  flow_backend: str | None = None, flow_compat: str | None = None, **kwargs):
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS} (METHOD_OPTICAL_FLOW, METHOD_FLOW_MASK, "
-                             f"METHOD_DIFF_MASK, METHOD_ABS_DIFF), got {method!r}")
-        if flow_output not in FLOW_OUTPUTS:
-            raise ValueError(f"flow_output must be one of {FLOW_OUTPUTS}, got {flow_output!r}")
-        if flow_output == "raw" and method != METHOD_OPTICAL_FLOW:
-            raise ValueError("flow_output='raw' is only for method=METHOD_OPTICAL_FLOW")
-        if flow_compat not in COMPAT_MODES:
-            raise ValueError(f"flow_compat must be one of {COMPAT_MODES}, got {flow_compat!r}")
-        if flow_compat is not None and flow_output != "picture":
-            raise ValueError("flow_compat='keras_video' reproduces keras_video's pictures: flow_output must be 'picture'")
-        self.flow_compat = flow_compat
-        if flow_backend is not None and flow_backend not in BACKENDS:
-            raise ValueError(f"flow_backend must be one of {BACKENDS} or None, got {flow_backend!r}")
-        self.method = method
-        self.flowlevel = int(flowlevel)
-        self.iterations = int(iterations)
-        self.winsize = int(winsize)
-        self.flow_output = flow_output
-        self.flow_backend = flow_backend
-        # validates the numbers now rather than at the first batch
-        self.flow_params = FarnebackParams(pyr_scale=0.5, levels=self.flowlevel, winsize=self.winsize,
-                                           iterations=self.iterations, poly_n=5, poly_sigma=1.1, flags=0)
+        self.motion = MotionOptions(method, flow_output, flow_backend, flow_compat,
+                                    FarnebackParams(pyr_scale=0.5, levels=flowlevel, winsize=winsize,
+                                                    iterations=iterations, poly_n=5, poly_sigma=1.1, flags=0))
         super().__init__(*args, nb_frames=nb_frames, **kwargs)
         if self.transformation is not None and method in (METHOD_OPTICAL_FLOW, METHOD_FLOW_MASK):
             log.info("transformations move flow images but do not turn their directions (hue / dx, dy)")
 
+    @property
+    def flowlevel(self) -> int:
+        return self.motion.farneback.levels
+
+    @property
+    def iterations(self) -> int:
+        return self.motion.farneback.iterations
+
+    @property
+    def winsize(self) -> int:
+        return self.motion.farneback.winsize
+
+    @property
+    def flow_params(self) -> FarnebackParams:
+        return self.motion.farneback
+
     # ------------------------------------------------------------------ sampling and data path
     def _frames_per_sample(self) -> int:
-        return self.nb_frames + 1
-
-    def _prepare(self, frames: np.ndarray) -> np.ndarray:
-        """Decoded RGB uint8 -> RGB uint8 at the target size (always 3 channels: grey comes later)."""
-        return resize(frames, self.target_shape, self.interpolation)
+        return self.clip.nb_frames + 1
 
     def _decode_channels(self) -> int:
-        return 3
+        return 3          # grey, where asked, is taken after the motion images
 
-    def _motion(self, clip):
-        return motion_images(clip, self.method, self.nb_channel, self.flow_params, self.flow_output,
-                             self.flow_backend)
+    def _sample_shape(self, clip) -> tuple:
+        t, h, w, _ = clip.shape
+        return (t - 1, h, w, 2 if self.motion.flow_output == "raw" else self.frames.nb_channel)
 
-    def _postprocess(self, clip: np.ndarray) -> np.ndarray:
-        """Cached RGB uint8 ``(nb_frames + 1, H, W, 3)`` -> float32 ``(nb_frames, H, W, C)``."""
-        if self.flow_compat == "keras_video":
-            return keras_video_motion(to_host(clip), self.method, self.nb_channel, self.rescale, self.flowlevel,
-                                      self.winsize, self.iterations)
-        out = self._motion(clip)
-        if self.flow_output == "raw":
-            return out.astype("float32", copy=False)
-        return rescale_op(out, self.rescale)
-
-    def _derived_options(self) -> dict:
-        return dict(super()._derived_options(), method=self.method, flowlevel=self.flowlevel,
-                    iterations=self.iterations, winsize=self.winsize, flow_output=self.flow_output,
-                    flow_backend=self.flow_backend, flow_compat=self.flow_compat)
+    def _postprocess(self, clip, out) -> None:
+        """RGB uint8 ``(nb_frames + 1, H, W, 3)`` -> float32 ``(nb_frames, H, W, C)`` into ``out``."""
+        m, rescale = self.motion, self.frames.rescale
+        if m.flow_compat == "keras_video":
+            out[...] = keras_video_motion(to_host(clip), m.method, self.frames.nb_channel, rescale,
+                                          self.flowlevel, self.winsize, self.iterations)
+            return
+        images = motion_images(clip, m.method, self.frames.nb_channel, m.farneback, m.flow_output, m.flow_backend)
+        if m.flow_output == "raw" or rescale is None or rescale == 1:
+            out[...] = images
+        else:
+            xp = array_module(out)
+            xp.multiply(images, xp.float32(rescale), out=out)
 
     # ------------------------------------------------------------------ keras_video's per-pair methods
     def _pair(self, images) -> np.ndarray:
@@ -151,7 +164,7 @@ class OpticalFlowGenerator(VideoFrameGenerator):
 
     def _pair_method(self, images, method: int, output: str = "picture"):
         out = motion_images(self._pair(images), method, self.nb_channel, self.flow_params, output,
-                            self.flow_backend)
+                            self.motion.flow_backend)
         return out[..., 0, :, :, :]
 
     def make_optical_flow(self, images):
@@ -160,7 +173,7 @@ class OpticalFlowGenerator(VideoFrameGenerator):
         Returns uint8 ``(..., H, W, nb_channel)`` before ``rescale`` (raw float32
         ``(..., H, W, 2)`` when the generator's ``flow_output`` is ``"raw"``).
         """
-        return self._pair_method(images, METHOD_OPTICAL_FLOW, self.flow_output)
+        return self._pair_method(images, METHOD_OPTICAL_FLOW, self.motion.flow_output)
 
     def flow_mask(self, images):
         """Average of the pair masked by its blurred flow picture: float32 in [0, 255], before ``rescale``."""

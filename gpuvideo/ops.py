@@ -10,26 +10,36 @@ from __future__ import annotations
 import numpy as np
 
 #: OpenCV's fixed-point RGB->grey weights (BT.601 luma, 15-bit): R, G, B
-_GREY_W = (9798, 19235, 3735)
-_GREY_SHIFT = 15
+GREY_WEIGHTS = (9798, 19235, 3735)
+GREY_SHIFT = 15
 
 INTERPOLATIONS = ("linear", "area")
 
 
+def is_device_array(x) -> bool:
+    """True for CuPy arrays (device memory)."""
+    return type(x).__module__.startswith("cupy")
+
+
 def array_module(x):
     """``numpy`` or ``cupy``, whichever owns ``x``."""
-    mod = type(x).__module__
-    if mod.startswith("cupy"):
+    if is_device_array(x):
         import cupy
         return cupy
     return np
+
+
+def to_host(x):
+    """NumPy array of ``x`` (CuPy arrays are copied to the host; NumPy arrays returned as they are)."""
+    return x.get() if is_device_array(x) else x
 
 
 def to_grey(clip):
     """RGB uint8 ``(..., 3)`` -> grey uint8 ``(..., 1)`` with OpenCV's ``COLOR_RGB2GRAY`` weights (exact)."""
     xp = array_module(clip)
     c = clip.astype(xp.int32)
-    y = (c[..., 0] * _GREY_W[0] + c[..., 1] * _GREY_W[1] + c[..., 2] * _GREY_W[2] + (1 << (_GREY_SHIFT - 1))) >> _GREY_SHIFT
+    w = GREY_WEIGHTS
+    y = (c[..., 0] * w[0] + c[..., 1] * w[1] + c[..., 2] * w[2] + (1 << (GREY_SHIFT - 1))) >> GREY_SHIFT
     return y.astype(xp.uint8)[..., None]
 
 

@@ -252,3 +252,12 @@ def index_videos(paths: Iterable[str], cache: ProbeCache | None = None, count_by
                 cache.put(p, r, count_by_decoding)
         cache.save()
     return {p: results[p] for p in paths}
+
+
+def open_cache(index_cache) -> ProbeCache:
+    """The generators' ``index_cache``: True (:func:`default_cache_path`), a path, or None/False (memory only)."""
+    if index_cache is True:
+        return ProbeCache(default_cache_path())
+    if index_cache in (None, False):
+        return ProbeCache(None)
+    return ProbeCache(index_cache)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from .dataset import Sample
-from .generator import VideoFrameGenerator
+from .generator import Sample, VideoFrameGenerator
+from .options import ClipOptions
 from .probe import VideoInfo
 from .sampling import sliding_windows
 
@@ -23,17 +23,15 @@ class SlidingFrameGenerator(VideoFrameGenerator):
     """
 
     def __init__(self, *args, sequence_time: float | None = None, window_stride: int = 1, **kwargs):
-        self.sequence_time = sequence_time
-        self.window_stride = int(window_stride)
+        self._window = {"sequence_time": sequence_time, "window_stride": window_stride}
         super().__init__(*args, **kwargs)
+
+    def _clip_options(self, args: dict) -> ClipOptions:
+        return ClipOptions.pick(args, **self._window)
 
     def _samples_for(self, info: VideoInfo, label: int) -> list[Sample]:
         n = self._frames_per_sample()
-        windows = sliding_windows(info.frame_count, info.fps, n, self.sequence_time, self.window_stride)
+        windows = sliding_windows(info.frame_count, info.fps, n, self.clip.sequence_time, self.clip.window_stride)
         if info.frame_count < n:
             log.info("%s has %d frames, fewer than %d: frames are repeated", info.path, info.frame_count, n)
         return [Sample(info.path, label, w) for w in windows]
-
-    def _derived_options(self) -> dict:
-        return dict(super()._derived_options(), sequence_time=self.sequence_time,
-                    window_stride=self.window_stride)

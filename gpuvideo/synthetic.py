@@ -184,3 +184,65 @@ def make_action_dataset(root: str | os.PathLike, videos_per_class: int = 24, nb_
         if not path.exists():
             write_video(path, frames, fps, codec)
     return str(root / "{classname}" / "*.*")
+
+
+# --------------------------------------------------------------------------- long videos
+
+def textured_frames(nb_frames: int, width: int = 640, height: int = 480, seed: int = 0):
+    """RGB uint8 frames ``(height, width, 3)``: a smooth random texture drifting right and down, with a
+    bright square bouncing over it (moving detail everywhere, so no frame is cheap to encode or decode)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(height // 16 + 2, (width + 2 * nb_frames) // 16 + 2, 3), dtype=np.uint8)
+    for t in range(nb_frames):
+        dx = t % 64
+        tex = cv2.resize(small[:, dx // 16: dx // 16 + width // 16 + 2], (width + 32, height + 32),
+                         interpolation=cv2.INTER_LINEAR)
+        frame = np.ascontiguousarray(tex[t % 16: t % 16 + height, dx % 16: dx % 16 + width])
+        x = int((np.sin(t / 37.0) * 0.4 + 0.5) * (width - 60))
+        y = int((np.cos(t / 23.0) * 0.4 + 0.5) * (height - 60))
+        frame[y:y + 60, x:x + 60] = (240, 230, 40)
+        yield frame
+
+
+def anomaly_labels(nb_frames: int, seed: int = 0) -> np.ndarray:
+    """uint8 per-frame labels of :func:`anomaly_frames`: 1 inside the anomaly intervals (60-200 frames,
+    150-400 frames apart)."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(nb_frames, np.uint8)
+    t = int(rng.integers(100, 300))
+    while t < nb_frames:
+        dur = int(rng.integers(60, 200))
+        labels[t:t + dur] = 1
+        t += dur + int(rng.integers(150, 400))
+    return labels
+
+
+def anomaly_frames(labels: np.ndarray, width: int = 96, height: int = 96, seed: int = 0):
+    """RGB uint8 frames: a ball gliding smoothly over a texture, shaking (jumping a few pixels each
+    frame) where ``labels`` is 1: a long video with known anomalies."""
+    import cv2
+
+    rng = np.random.default_rng([seed, 1])
+    bg = cv2.resize(rng.integers(40, 120, (height // 8, width // 8, 3), dtype=np.uint8), (width, height),
+                    interpolation=cv2.INTER_LINEAR)
+    for i in range(len(labels)):
+        f = bg.copy()
+        cx = width / 2 + width * 0.3 * np.sin(i / 40.0)
+        cy = height / 2 + height * 0.3 * np.cos(i / 55.0)
+        if labels[i]:
+            cx += rng.uniform(-6, 6)
+            cy += rng.uniform(-6, 6)
+        cv2.circle(f, (int(round(cx)), int(round(cy))), 7, (250, 220, 60), -1)
+        yield f
+
+
+def write_once(path, frames, fps: float = 25, codec: str = "h264") -> str:
+    """Encode ``frames`` to ``path`` unless it exists (written to a temporary name, then renamed)."""
+    path = Path(path)
+    if not path.exists():
+        tmp = path.with_name("tmp_" + path.name)
+        write_video(tmp, frames, fps, codec)
+        os.replace(tmp, path)
+    return str(path)

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import gpuvideo
-from gpuvideo.decode import backends
-from gpuvideo.decode.select import gpu_status
+from gpuvideo.decode.select import gpu_status, resolve_backend
 from gpuvideo.synthetic import read_index, write_index_video
 
 HAS_GPU = gpu_status()[0]
@@ -30,14 +29,14 @@ def mixed(tmp_path_factory):
 
 def test_backend_choice(caplog):
     with pytest.raises(ValueError, match="backend"):
-        backends.resolve("tpu")
-    assert backends.resolve("cpu") == "cpu" and backends.resolve("dali-cpu") == "dali-cpu"
+        resolve_backend("tpu")
+    assert resolve_backend("cpu") == "cpu" and resolve_backend("dali-cpu") == "dali-cpu"
     if HAS_GPU:
-        assert backends.resolve("auto") == "gpu"
+        assert resolve_backend("auto") == "gpu"
         return
-    assert backends.resolve("auto") == "cpu"
+    assert resolve_backend("auto") == "cpu"
     with pytest.raises(RuntimeError, match="not available"):
-        backends.resolve("gpu")
+        resolve_backend("gpu")
 
 
 def test_auto_on_a_machine_without_gpu_logs_why(mixed, caplog):
@@ -81,9 +80,11 @@ def test_frame_generator_same_frames_on_dali(mixed, backend, sampling, nb_channe
     assert a.backend == backend
     _same_frames(a, b, range(len(a)), tol=4)
     if backend == "dali-cpu":
-        assert a._dali.stats["dali"] > 0 and a._dali.stats["fallback"] > 0    # VP9/MJPEG in DALI, others PyAV
+        assert a.decoder.stats["dali"] > 0 and a.decoder.stats["fallback"] > 0    # VP9/MJPEG in DALI, others PyAV
+    decoder = a.decoder
+    assert decoder.pipelines > 0
     a.close()
-    assert a._dali is None
+    assert decoder.pipelines == 0 and a.decoder is not decoder       # closed; a new one is made on demand
 
 
 @pytest.mark.parametrize("backend", ["dali-cpu", pytest.param("gpu", marks=pytest.mark.gpu)])

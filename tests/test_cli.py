@@ -2,7 +2,6 @@
 import logging
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -63,9 +62,11 @@ def test_bad_option_values_exit_2(tmp_path):
 
 
 def test_unexpected_error_exits_1(monkeypatch, tmp_path):
+    import gpuvideo.cli.preview
+
     def boom(**kwargs):
         raise RuntimeError("kaput")
-    monkeypatch.setitem(sys.modules, "gpuvideo.preview", types.SimpleNamespace(preview_batch=boom))
+    monkeypatch.setattr(gpuvideo.cli.preview, "preview_batch", boom)
     assert cli.main(["-q", "preview", "--out", str(tmp_path / "x.png")]) == 1
 
 
@@ -84,18 +85,12 @@ def test_demo_long_prints_accuracy_and_rate(monkeypatch, tmp_path, capsys):
     def run_long_demo(workdir, epochs=4, seed=0):
         calls.update(workdir=str(workdir), epochs=epochs, seed=seed)
         return {"accuracy": 0.93, "windows_per_second": 1234.5, "chance_accuracy": 0.7}
-    monkeypatch.setitem(sys.modules, "gpuvideo.demo_long", types.SimpleNamespace(run_long_demo=run_long_demo))
+    import gpuvideo.cli.demo
+    monkeypatch.setattr(gpuvideo.cli.demo, "run_long_demo", run_long_demo)
     assert cli.main(["-q", "demo", "--long", "--workdir", str(tmp_path), "--epochs", "2", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "0.930" in out and "1234.5" in out and "windows per second" in out
     assert calls == {"workdir": str(tmp_path), "epochs": 2, "seed": 3}
-
-
-def test_demo_long_without_module_fails_clearly(monkeypatch, tmp_path, caplog):
-    monkeypatch.setitem(sys.modules, "gpuvideo.demo_long", None)      # import raises ImportError
-    with caplog.at_level(logging.ERROR, logger="gpuvideo"):
-        assert cli.main(["demo", "--long", "--workdir", str(tmp_path)]) == 1
-    assert "long-video demo is not available" in caplog.text
 
 
 def test_demo_long_rejects_data(tmp_path, capsys):

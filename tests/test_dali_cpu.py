@@ -87,7 +87,7 @@ def test_av1_refused_on_hopper(monkeypatch):
 def test_import_without_dali_is_lazy():
     import subprocess
     import sys
-    code = ("import sys, gpuvideo, gpuvideo.decode.dali_backend, gpuvideo.decode.select; "
+    code = ("import sys, gpuvideo, gpuvideo.decode.dali_decoder, gpuvideo.decode.select; "
             "sys.exit(1 if 'nvidia.dali' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
@@ -105,8 +105,8 @@ def infos(index_videos):
 
 @pytest.fixture(scope="module")
 def decoder(dali):
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
-    d = DaliClipDecoder("cpu", batch_size=4, num_threads=2)
+    from gpuvideo.decode.dali_decoder import DaliDecoder
+    d = DaliDecoder("cpu", batch_size=4, num_threads=2)
     yield d
     d.close()
 
@@ -184,9 +184,9 @@ def test_colour_tolerance(decoder, colour_video):
 
 @pytest.mark.parametrize("size,nb_channel", [((64, 48), 1), ((131, 97), 3), ((200, 150), 1), ((80, 60), 3)])
 def test_resize_grey_in_pipeline_matches_ops(dali, decoder, colour_video, infos, size, nb_channel):
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
+    from gpuvideo.decode.dali_decoder import DaliDecoder
     idx = np.arange(0, 30, 3)
-    with DaliClipDecoder("cpu", batch_size=2, size=size, nb_channel=nb_channel) as d:
+    with DaliDecoder("cpu", batch_size=2, size=size, nb_channel=nb_channel) as d:
         for info in (colour_video, infos["vp9"]):
             native = decoder.decode([(info, idx)])[0]
             got = d.decode([(info, idx)])[0]
@@ -197,22 +197,22 @@ def test_resize_grey_in_pipeline_matches_ops(dali, decoder, colour_video, infos,
 
 
 def test_area_interpolation_resizes_on_host(dali, infos):
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
+    from gpuvideo.decode.dali_decoder import DaliDecoder
     idx = [4, 2]
-    with DaliClipDecoder("cpu", batch_size=2, size=(40, 30), interpolation="area") as d:
+    with DaliDecoder("cpu", batch_size=2, size=(40, 30), interpolation="area") as d:
         got = d.decode([(infos["vp9"], idx)])[0]
-    with DaliClipDecoder("cpu", batch_size=2) as d:
+    with DaliDecoder("cpu", batch_size=2) as d:
         native = d.decode([(infos["vp9"], idx)])[0]
     np.testing.assert_array_equal(got, prepare_clip(native, (40, 30), 3, "area"))
 
 
 def test_mixed_batch_with_fallback(dali, infos, caplog):
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
+    from gpuvideo.decode.dali_decoder import DaliDecoder
     select.reset_cache()
     reqs = [(infos["vp9"], [3, 3, 59]), (infos["h264"], [10, 2, 59]), (infos["mjpeg"], [7, 1]),
             (infos["mpeg4_bframes"], [0, 33, 12]), (infos["theora"], [5, 6]), (infos["vp9"], [40]),
             (infos["mpeg4"], [59, 58]), (infos["mjpeg"], [0]), (infos["h264"], [1])]
-    with DaliClipDecoder("cpu", batch_size=2, size=(80, 60), nb_channel=1) as d:
+    with DaliDecoder("cpu", batch_size=2, size=(80, 60), nb_channel=1) as d:
         with caplog.at_level(logging.INFO, logger="gpuvideo"):
             out = d.decode(reqs)
             out2 = d.decode(reqs)
@@ -231,13 +231,13 @@ def test_mixed_batch_with_fallback(dali, infos, caplog):
 
 def test_runtime_rejection_falls_back_per_file(dali, infos, tmp_path, caplog):
     """A file DALI fails on (here: damaged) does not spoil the other requests of its batch."""
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
+    from gpuvideo.decode.dali_decoder import DaliDecoder
     from gpuvideo.errors import VideoError
     bad = tmp_path / "bad.webm"
     bad.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 40)
     bad_info = VideoInfo(**{**infos["vp9"].__dict__, "path": str(bad)})
     reqs = [(infos["vp9"], [1, 2]), (bad_info, [0, 1]), (infos["mjpeg"], [9])]
-    with DaliClipDecoder("cpu", batch_size=3) as d:
+    with DaliDecoder("cpu", batch_size=3) as d:
         with caplog.at_level(logging.WARNING, logger="gpuvideo"):
             out = d.decode(reqs)
         assert [read_index(f) for f in out[0]] == [1, 2]
@@ -256,8 +256,8 @@ def test_out_of_range_is_reported_per_request(decoder, infos):
 
 
 def test_pipelines_per_thread_and_close(dali, infos):
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
-    d = DaliClipDecoder("cpu", batch_size=2)
+    from gpuvideo.decode.dali_decoder import DaliDecoder
+    d = DaliDecoder("cpu", batch_size=2)
     results = {}
     release = threading.Event()
 
@@ -291,8 +291,8 @@ def _child_decode(d, info, q):
 
 def test_forked_worker_does_not_hang(dali, infos):
     """The parent's pipelines are inherited by fork; the child builds its own and exits cleanly."""
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
-    d = DaliClipDecoder("cpu", batch_size=2)
+    from gpuvideo.decode.dali_decoder import DaliDecoder
+    d = DaliDecoder("cpu", batch_size=2)
     assert [read_index(f) for f in d.decode([(infos["vp9"], [1])])[0]] == [1]
     ctx = mp.get_context("fork")
     q = ctx.Queue()
@@ -311,8 +311,8 @@ def test_forked_worker_does_not_hang(dali, infos):
 def test_deleting_decoder_frees_pipelines(dali, infos):
     import gc
     import weakref
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
-    d = DaliClipDecoder("cpu", batch_size=2)
+    from gpuvideo.decode.dali_decoder import DaliDecoder
+    d = DaliDecoder("cpu", batch_size=2)
     d.decode([(infos["vp9"], [1, 2])])
     ref = weakref.ref(next(iter(d._pipes.values())))
     del d

@@ -44,8 +44,8 @@ def infos(index_videos):
 
 @pytest.fixture(scope="module")
 def decoder(gpu):
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
-    d = DaliClipDecoder("gpu", batch_size=4)
+    from gpuvideo.decode.dali_decoder import DaliDecoder
+    d = DaliDecoder("gpu", batch_size=4)
     yield d
     d.close()
 
@@ -100,9 +100,9 @@ def test_random_indices(decoder, infos, codec):
 
 @pytest.mark.parametrize("size,nb_channel", [((64, 48), 1), ((131, 97), 3), ((224, 224), 3), ((80, 60), 1)])
 def test_resize_grey_on_gpu(gpu, decoder, infos, size, nb_channel):
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
+    from gpuvideo.decode.dali_decoder import DaliDecoder
     idx = np.arange(0, 60, 4)
-    with DaliClipDecoder("gpu", batch_size=4, size=size, nb_channel=nb_channel) as d:
+    with DaliDecoder("gpu", batch_size=4, size=size, nb_channel=nb_channel) as d:
         for codec in NVDEC_CODECS:
             info = infos[codec]
             native = _host(decoder.decode([(info, idx)])[0])
@@ -118,11 +118,11 @@ def test_resize_grey_on_gpu(gpu, decoder, infos, size, nb_channel):
 
 def test_mixed_batch_with_fallback(gpu, infos, caplog):
     """Theora is not NVDEC's: decoded by PyAV, returned on the GPU, logged once; the rest through DALI."""
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
+    from gpuvideo.decode.dali_decoder import DaliDecoder
     select.reset_cache()
     reqs = [(infos["h264"], [3, 3, 59]), (infos["theora"], [5, 6]), (infos["vp9"], [40]),
             (infos["mpeg4"], [59, 58]), (infos["mjpeg"], [0, 17]), (infos["theora"], [1])]
-    with DaliClipDecoder("gpu", batch_size=2, size=(80, 60), nb_channel=1) as d:
+    with DaliDecoder("gpu", batch_size=2, size=(80, 60), nb_channel=1) as d:
         with caplog.at_level(logging.INFO, logger="gpuvideo"):
             out = d.decode(reqs)
         assert d.stats["fallback"] == 2 and d.stats["dali"] == 4
@@ -135,7 +135,7 @@ def test_mixed_batch_with_fallback(gpu, infos, caplog):
 @pytest.mark.slow
 def test_memory_is_stable_and_released(gpu, infos):
     """1,000 batches: device memory stops growing after warm-up; close() gives DALI's pool back."""
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
+    from gpuvideo.decode.dali_decoder import DaliDecoder
     cupy = gpu
     pool = cupy.get_default_memory_pool()
 
@@ -146,7 +146,7 @@ def test_memory_is_stable_and_released(gpu, infos):
 
     start = used()
     rng = np.random.default_rng(0)
-    d = DaliClipDecoder("gpu", batch_size=8, size=(112, 112), nb_channel=3)
+    d = DaliDecoder("gpu", batch_size=8, size=(112, 112), nb_channel=3)
     samples = []
     for b in range(1000):
         reqs = [(infos[NVDEC_CODECS[(b + k) % len(NVDEC_CODECS)]], rng.integers(0, 60, size=8)) for k in range(8)]
@@ -170,8 +170,8 @@ def test_memory_is_stable_and_released(gpu, infos):
 def test_deleting_decoder_frees_pipelines(gpu, infos):
     import gc
     import weakref
-    from gpuvideo.decode.dali_backend import DaliClipDecoder
-    d = DaliClipDecoder("gpu", batch_size=2)
+    from gpuvideo.decode.dali_decoder import DaliDecoder
+    d = DaliDecoder("gpu", batch_size=2)
     d.decode([(infos["h264"], [1, 2])])
     pipe = next(iter(d._pipes.values()))
     ref = weakref.ref(pipe)

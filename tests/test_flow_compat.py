@@ -1,10 +1,8 @@
 """flow_compat='keras_video' equals keras-video-generators 1.0.14's own motion methods on the same frames.
 
 keras_video is a test/benchmark-only dependency (``pip install --no-deps keras-video-generators==1.0.14``,
-done by ``make test``), imported through ``benchmarks/kv_shim.py``.
+done by ``make test``), imported through ``gpuvideo.benchmarking.import_keras_video``.
 """
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -13,21 +11,18 @@ import gpuvideo
 from gpuvideo.flow_compat import keras_video_frames, keras_video_motion, keras_video_pair
 from gpuvideo.synthetic import moving_shape_frames
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = [gpuvideo.METHOD_OPTICAL_FLOW, gpuvideo.METHOD_FLOW_MASK, gpuvideo.METHOD_DIFF_MASK,
            gpuvideo.METHOD_ABS_DIFF]
 
 
 @pytest.fixture(scope="module")
 def keras_video():
-    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    from gpuvideo.benchmarking import import_keras_video
+
     try:
-        from kv_shim import import_keras_video
         return import_keras_video()
     except ImportError as e:
         pytest.skip(f"keras-video-generators 1.0.14 not installed: {e}")
-    finally:
-        sys.path.pop(0)
 
 
 def _kv_generator(keras_video, nb_channel):
@@ -62,7 +57,7 @@ def test_generator_compat_output_is_keras_videos_and_differs_from_the_default(ac
     assert old.get_validation_generator().flow_compat == "keras_video"
     x_old, _ = old[0]
     x_new, _ = new[0]
-    clip = old._clip(old.samples[int(old._order[0])])
+    clip = old.decoded_clip(old.batch_info(0)[0].sample)
     np.testing.assert_array_equal(x_old[0], keras_video_motion(clip, gpuvideo.METHOD_OPTICAL_FLOW, 3, 1 / 255.0))
     assert x_old.min() < 0          # the out-of-range colours keras_video produced
     assert 0 <= x_new.min() and x_new.max() <= 1

@@ -38,8 +38,7 @@ def test_pipeline_equals_motion_ops_on_decoded_frames(action_dataset):
     gen = OpticalFlowGenerator(glob_pattern=action_dataset, nb_frames=2, method=METHOD_FLOW_MASK,
                                rescale=1 / 100.0, **COMMON)
     x, _ = gen[0]
-    sid = int(gen._order[0])
-    clip = gen._decode(gen.samples[sid])
+    clip = gen.decoded_clip(gen.batch_info(0)[0].sample)
     assert clip.dtype == np.uint8 and clip.shape == (3, 32, 48, 3)
     np.testing.assert_allclose(x[0], motion.motion_images(clip, METHOD_FLOW_MASK) / 100.0, rtol=1e-5, atol=1e-5)
     # the per-pair methods of keras_video give the same images (before rescale)

@@ -238,19 +238,20 @@ def test_decode_failure_is_replaced_by_same_class(index_dataset, monkeypatch):
     pattern, _ = index_dataset
     gen = make(pattern, nb_frames=3, batch_size=9, target_shape=(32, 24), shuffle=False)
     victim = gen.samples[0].path
-    real = gen._decode
+    real = gen.decoder.decode
 
-    def failing(sample):
-        if sample.path == victim:
-            raise gpuvideo.VideoError(sample.path, "simulated corrupt packet")
-        return real(sample)
+    def failing(requests):
+        out = real(requests)
+        return [gpuvideo.VideoError(info.path, "simulated corrupt packet") if info.path == victim else r
+                for (info, _), r in zip(requests, out)]
 
-    monkeypatch.setattr(gen, "_decode", failing)
+    monkeypatch.setattr(gen.decoder, "decode", failing)
     x, y = gen[0]
     assert x.shape[0] == 9 and victim in gen.bad_files
     assert y[0].argmax() == gen.samples[0].label      # replacement keeps the label
-    gen.on_error = "raise"
-    monkeypatch.setattr(gen, "bad_files", gpuvideo.errors.BadVideoReport())
+    assert gen.batch_info(0)[0].path != victim and gen.batch_info(0)[0].label == gen.classes[gen.samples[0].label]
+    gen.decoding = gen.decoding.replace(on_error="raise")
+    monkeypatch.setattr(gen, "report", gpuvideo.errors.BadInputReport())
     with pytest.raises(gpuvideo.VideoError, match="simulated"):
         gen[0]
 
@@ -283,3 +284,25 @@ def test_sliding_windows_return_their_own_frames(index_dataset):
                                   window_stride=2, index_cache=None, progress=False, split_val=0.34, seed=0)
     val = whole.get_validation_generator()
     assert val.window_stride == 2 and val.sequence_time is None and isinstance(val, SlidingFrameGenerator)
+
+
+def test_use_headers_false_counts_frames_by_decoding(index_dataset, monkeypatch):
+    """keras_video's use_headers=False reaches the indexer: frames are counted by decoding."""
+    import gpuvideo.probe as probe_mod
+
+    pattern, lengths = index_dataset
+    seen = []
+    real = probe_mod.probe
+
+    def spy(path, count_by_decoding=False):
+        seen.append(count_by_decoding)
+        return real(path, count_by_decoding)
+
+    monkeypatch.setattr(probe_mod, "probe", spy)
+    gen = make(pattern, nb_frames=3, target_shape=(32, 24), use_headers=False)
+    assert len(seen) == len(lengths) and all(seen)
+    x, _ = gen[0]
+    assert x.shape == (gen.batch_size, 3, 24, 32, 3)
+    seen.clear()
+    make(pattern, nb_frames=3, target_shape=(32, 24), use_headers=True)
+    assert seen and not any(seen)

@@ -9,7 +9,7 @@ import pytest
 
 from gpuvideo import cli
 from gpuvideo.decode.select import nvdec_supported
-from gpuvideo.inspect_cmd import format_report, frame_rate_mode, inspect_dataset
+from gpuvideo.cli.inspect import format_report, frame_rate_mode, inspect_dataset
 from gpuvideo.probe import VideoInfo
 
 DATA = Path(__file__).parent / "data"

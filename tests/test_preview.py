@@ -2,7 +2,7 @@
 import pytest
 
 from gpuvideo import cli
-from gpuvideo.preview import FLOW_METHODS, flow_method, gif_layout, preview_batch
+from gpuvideo.cli.preview import FLOW_METHODS, flow_method, gif_layout, preview_batch
 
 PIL = pytest.importorskip("PIL")
 pytest.importorskip("matplotlib")

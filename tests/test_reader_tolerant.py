@@ -1,7 +1,6 @@
 """PyAVReader extensions: read_available on damaged files, seek_cost; plain read() unchanged."""
 import dataclasses
 
-import numpy as np
 import pytest
 
 from gpuvideo.decode.pyav_reader import PyAVReader

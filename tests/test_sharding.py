@@ -178,11 +178,11 @@ def test_timeseries_windows_are_sharded(index_videos, n):
     from gpuvideo import VideoTimeseriesGenerator
 
     videos = [index_videos["h264"], index_videos["mpeg4"]]
-    kw = dict(length=4, stride=3, batch_size=5, target_shape=(32, 24), index_cache=None)
+    kw = dict(length=4, stride=3, batch_size=5, target_shape=(32, 24), index_cache=None, complete_last_batch=True)
     whole = VideoTimeseriesGenerator(videos, None, **kw)
     parts = [VideoTimeseriesGenerator(videos, None, shard_index=i, num_shards=n, shuffle=True, seed=1, **kw)
              for i in range(n)]
-    ids = [set(p._shard_ids.tolist()) for p in parts]
+    ids = [set(p._ids.tolist()) for p in parts]
     assert sum(len(i) for i in ids) == len(set().union(*ids)) == whole.num_windows
     assert len({len(p) for p in parts}) == 1
     from gpuvideo.synthetic import read_index
@@ -192,5 +192,5 @@ def test_timeseries_windows_are_sharded(index_videos, n):
             x = p[b]
             assert x.shape[0] == 5
             seen.update(read_index(w[0]) for w in x)
-        starts = {int(p.window(i)[1][0]) for i in p._shard_ids}
+        starts = {int(p.window(i)[1][0]) for i in p._ids}
         assert seen <= starts     # every window served comes from this shard

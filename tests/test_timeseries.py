@@ -124,8 +124,11 @@ def test_shuffle_reverse_and_batch_sizes(index_videos):
     assert sorted(firsts.tolist()) == list(range(0, 2 * n, 2))     # every window once
     assert firsts.tolist() != sorted(firsts.tolist())
     assert (np.diff(spelled(gen[0]), axis=1) == -1).all()          # reversed
-    full = make(path, None, length=3, stride=2, batch_size=7)
+    full = make(path, None, length=3, stride=2, batch_size=7, complete_last_batch=True)
     assert {len(full[i]) for i in range(len(full))} == {7}         # last batch completed
+    short = make(path, None, length=3, stride=2, batch_size=7)     # the default, as Keras: shorter last batch
+    assert [len(short[i]) for i in range(len(short))] == [7] * (n // 7) + ([n % 7] if n % 7 else [])
+    assert np.concatenate([spelled(short[i])[:, 0] for i in range(len(short))]).tolist() == list(range(0, 2 * n, 2))
     assert len(gen[len(gen) - 1]) == n - 7 * (len(gen) - 1)
     with pytest.raises(IndexError):
         gen[len(gen)]
@@ -173,7 +176,7 @@ def truncated(long_avi, tmp_path):
 
 def test_truncated_fill_keeps_batches_full(long_avi, tmp_path):
     info = truncated(long_avi, tmp_path)
-    gen = make(info, None, length=6, stride=4, batch_size=8, on_bad_frames="fill")
+    gen = make(info, None, length=6, stride=4, batch_size=8, on_bad_frames="fill", complete_last_batch=True)
     batches = all_batches(gen)
     assert all(b.shape[0] == 8 for b in batches)
     bad = gen.bad_frames.frames(info.path)
@@ -194,7 +197,7 @@ def test_truncated_fill_keeps_batches_full(long_avi, tmp_path):
 def test_truncated_skip_replaces_windows(long_avi, tmp_path):
     info = truncated(long_avi, tmp_path)
     gen = make(info, np.arange(120, dtype=np.float32), length=6, stride=4, batch_size=8, on_bad_frames="skip",
-               target_frame="last")
+               target_frame="last", complete_last_batch=True)
     for x, y in all_batches(gen):
         assert x.shape[0] == 8 and y.shape == (8,)
         # every served window is whole: its target is its last frame, all before the cut
@@ -219,7 +222,7 @@ def test_corrupt_bytes_in_the_middle(long_avi, tmp_path):
     bad.write_bytes(bytes(data))
     info = dataclasses.replace(info, path=str(bad))
     for policy in ("fill", "skip"):
-        gen = make(info, None, length=5, stride=5, batch_size=6, on_bad_frames=policy)
+        gen = make(info, None, length=5, stride=5, batch_size=6, on_bad_frames=policy, complete_last_batch=True)
         batches = all_batches(gen)
         assert all(b.shape == (6, 5, 64, 96, 3) for b in batches)
         assert len(gen.bad_frames) > 0

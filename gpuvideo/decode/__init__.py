@@ -1,19 +1,80 @@
-"""Decoding backends behind one small interface.
+"""Decoding: one interface, picked once per generator.
 
-A reader is opened on one :class:`~gpuvideo.probe.VideoInfo` and answers
-``read(indices) -> uint8 array (len(indices), H, W, 3)`` with RGB frames at the
-file's own resolution, in the order asked (indices may repeat). Readers keep
-their position: asking for frames after the last ones read continues decoding
-forward; they seek only when the next wanted frame lies past the next keyframe
-(or behind the current position).
+A :class:`Decoder` turns requests ``(VideoInfo, frame indices)`` into prepared
+clips: uint8 ``(len(indices), h, w, c)`` at exactly those presentation indices
+(any order, repeats allowed), resized to ``size`` = (width, height) (None: the
+file's own size) and with ``channels`` 3 (RGB) or 1 (grey). Per request the
+result is the clip or the exception that prevented it: :class:`VideoError`
+(:class:`~gpuvideo.errors.MissingFrames` when only some frames are lost, with
+the partial clip), ``IndexError`` for indices out of range, ``ValueError`` for
+an empty request. Decoders never raise for one bad request.
+
+Implementations: :class:`~gpuvideo.decode.pyav_decoder.PyAVDecoder` (FFmpeg on
+the CPU), :class:`~gpuvideo.decode.dali_decoder.DaliDecoder` (NVDEC through
+DALI, or DALI's CPU decoder), and :class:`~gpuvideo.decode.cached.CachedDecoder`,
+which wraps either with a frame cache. :func:`make_decoder` builds the one a
+generator's options ask for.
 """
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, Sequence
+
+import numpy as np
+
+from ..probe import VideoInfo
 from .pyav_reader import PyAVReader, decode_all
 
-__all__ = ["PyAVReader", "decode_all", "open_reader"]
+__all__ = ["Decoder", "Request", "PyAVReader", "decode_all", "make_decoder", "check_request"]
 
 
-def open_reader(info, backend: str = "cpu", **kwargs):
-    """A reader for ``info`` on ``backend`` (only ``"cpu"``, PyAV/FFmpeg, exists so far)."""
-    if backend == "cpu":
-        return PyAVReader(info, **kwargs)
-    raise ValueError(f"unknown decode backend {backend!r}")
+class Request(NamedTuple):
+    """Frames ``indices`` (int, any order, repeats allowed) of the video ``info``."""
+    info: VideoInfo
+    indices: np.ndarray
+
+
+class Decoder(Protocol):
+    def decode(self, requests: Sequence[Request]) -> list:
+        """Per request, the prepared uint8 clip or the exception that prevented it (see the module doc)."""
+
+    def close(self) -> None:
+        """Release files, threads and pipelines (they are made again on demand)."""
+
+
+def check_request(request) -> tuple[VideoInfo, np.ndarray] | Exception:
+    """``(info, int64 indices)``, or the ``ValueError``/``IndexError`` a decoder returns for it."""
+    info, indices = request
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if idx.size == 0:
+        return ValueError("no frame indices given")
+    if idx.min() < 0 or idx.max() >= info.frame_count:
+        return IndexError(f"{info.path}: frame indices {idx.min()}..{idx.max()} outside [0, {info.frame_count})")
+    return info, idx
+
+
+def make_decoder(backend: str, size, channels: int, interpolation: str, decoding, batch_size: int,
+                 keep_recent: int = 0) -> Decoder:
+    """The decoder for a resolved ``backend`` (``'cpu'``, ``'gpu'`` or ``'dali-cpu'``).
+
+    ``size`` = (width, height) or None, ``channels`` 1 or 3, ``interpolation``:
+    what the clips are prepared to. ``decoding`` is a
+    :class:`~gpuvideo.options.DecodeOptions`; ``batch_size`` bounds the requests
+    per DALI pipeline run; ``keep_recent``: see :class:`~gpuvideo.decode.pyav_decoder.PyAVDecoder`. With ``use_frame_cache`` the decoder is wrapped in a
+    :class:`~gpuvideo.decode.cached.CachedDecoder`.
+    """
+    from .pyav_decoder import PyAVDecoder
+
+    decoder: Decoder = PyAVDecoder(size, channels, interpolation, threads=decoding.decode_threads or 1,
+                                   ffmpeg_threads=decoding.ffmpeg_threads, seek_cost=decoding.seek_cost,
+                                   max_open_readers=decoding.max_open_readers,
+                                   resize_in_decoder=decoding.resize_in_decoder, keep_recent=keep_recent)
+    if backend in ("gpu", "dali-cpu"):
+        from .dali_decoder import DaliDecoder
+
+        decoder = DaliDecoder("gpu" if backend == "gpu" else "cpu", batch_size=batch_size, size=size,
+                              nb_channel=channels, interpolation=interpolation, fallback=decoder)
+    if decoding.use_frame_cache:
+        from .cached import CachedDecoder
+
+        decoder = CachedDecoder(decoder, decoding.cache_bytes)
+    return decoder

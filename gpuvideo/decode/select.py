@@ -1,4 +1,9 @@
-"""Which decode backend to use: ``'cpu'`` (PyAV/FFmpeg) or ``'gpu'`` (DALI + NVDEC), per run and per file.
+"""Which decode backend to use, per generator and per file.
+
+Backends (the ``backend=`` keyword of every generator): ``'auto'`` (GPU when
+CUDA, DALI and NVDEC are all there, else CPU), ``'cpu'`` (PyAV/FFmpeg), ``'gpu'``
+(DALI + NVDEC), ``'dali-cpu'`` (DALI's CPU decoder: VP8/VP9/MJPEG only, other
+files fall back to PyAV; slow, meant for testing the DALI pipeline without a GPU).
 
 Nothing here raises on a machine without CUDA or without DALI, and nothing
 initialises CUDA unless the cheaper checks (driver library, NVDEC library,
@@ -13,9 +18,11 @@ import logging
 import os
 import threading
 
+from ..options import Backend, choices
+
 log = logging.getLogger("gpuvideo")
 
-BACKENDS = ("cpu", "gpu", "auto")
+BACKENDS = choices(Backend)
 
 #: PyAV codec names that DALI's ``decoders.video`` accepts on the mixed (NVDEC) backend
 NVDEC_CODECS = {"h264": "H.264", "hevc": "HEVC", "vp8": "VP8", "vp9": "VP9", "mpeg4": "MPEG-4 Part 2",
@@ -60,20 +67,19 @@ def _load_library(names: list[str]) -> str | None:
     return None
 
 
+def _loadable(base: str) -> bool:
+    """Can ``lib{base}.so.1`` (or what ``ctypes.util.find_library`` finds) be loaded?"""
+    names = [f"lib{base}.so.1", f"lib{base}.so"]
+    found = ctypes.util.find_library(base)
+    return _load_library(names + ([found] if found else [])) is not None
+
+
 def _check_gpu() -> tuple[bool, str]:
     if os.environ.get("GPUVIDEO_DISABLE_GPU", "") not in ("", "0"):
         return False, "GPU decoding disabled by GPUVIDEO_DISABLE_GPU"
-    cuda_names = ["libcuda.so.1", "libcuda.so"]
-    found = ctypes.util.find_library("cuda")
-    if found:
-        cuda_names.append(found)
-    if _load_library(cuda_names) is None:
+    if not _loadable("cuda"):
         return False, "no CUDA driver (libcuda.so.1 cannot be loaded): no NVIDIA GPU or driver on this machine"
-    nvcuvid_names = ["libnvcuvid.so.1", "libnvcuvid.so"]
-    found = ctypes.util.find_library("nvcuvid")
-    if found:
-        nvcuvid_names.append(found)
-    if _load_library(nvcuvid_names) is None:
+    if not _loadable("nvcuvid"):
         return False, ("CUDA driver found but the NVDEC library libnvcuvid.so.1 cannot be loaded (in a container set "
                        "NVIDIA_DRIVER_CAPABILITIES=compute,utility,video)")
     try:
@@ -106,7 +112,7 @@ def gpu_status() -> tuple[bool, str]:
 
 
 def resolve_backend(backend: str = "auto") -> str:
-    """``'cpu'`` or ``'gpu'`` for ``backend`` in ``('cpu', 'gpu', 'auto')``.
+    """``'cpu'``, ``'gpu'`` or ``'dali-cpu'`` for ``backend`` in :data:`BACKENDS`.
 
     ``'auto'`` picks the GPU when :func:`gpu_status` allows it and logs the
     choice and its reason once per process; ``'gpu'`` raises ``RuntimeError``
@@ -114,8 +120,8 @@ def resolve_backend(backend: str = "auto") -> str:
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "cpu":
-        return "cpu"
+    if backend in ("cpu", "dali-cpu"):
+        return backend
     ok, reason = gpu_status()
     if backend == "gpu":
         if not ok:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import EXIT_OK, progress as _progress
+
 log = logging.getLogger("gpuvideo")
 
 GENERATORS = ("frame", "sliding", "flow")
@@ -29,6 +31,62 @@ LABEL_H = 14     # GIF: pixels of the class-name band above each clip
 GAP = 4          # GIF: pixels between clips
 CELL_IN = 1.5    # PNG: inches per image (width)
 DPI = 100
+
+
+def add_parser(sub, common) -> None:
+    v = sub.add_parser("preview", parents=[common], help="write a PNG grid and a GIF of one batch",
+                       description="Read one batch of a generator and write a PNG grid of its clips labelled "
+                                   "with class names (for the flow generator: frames with the motion images "
+                                   "beneath them) and an animated GIF. Without --data, a small moving-shapes "
+                                   "dataset is generated in WORKDIR/preview.")
+    v.add_argument("--generator", choices=GENERATORS, default="frame",
+                   help="VideoFrameGenerator, SlidingFrameGenerator or OpticalFlowGenerator (default: %(default)s)")
+    v.add_argument("--method", default="optical-flow",
+                   help="flow generator method: optical-flow, flow-mask, diff-mask, abs-diff or 1-4 "
+                        "(default: %(default)s)")
+    v.add_argument("--data", metavar="PATTERN", help="glob with {classname}; default: a generated sample dataset")
+    v.add_argument("--out", default="preview.png", metavar="PNG", help="PNG to write (default: %(default)s)")
+    v.add_argument("--gif", metavar="GIF", help="GIF to write (default: the PNG's name with .gif)")
+    v.add_argument("--no-gif", action="store_true", help="write the PNG only")
+    v.add_argument("--batch", type=int, default=0, help="which batch (default: 0)")
+    v.add_argument("--batch-size", type=int, default=4)
+    v.add_argument("--nb-frames", type=int, default=5)
+    v.add_argument("--size", type=_size, default=(128, 96), metavar="WxH", help="target_shape (default: 128x96)")
+    v.add_argument("--grey", action="store_true", help="nb_channel=1")
+    v.add_argument("--workdir", default="demo_data", help="where the sample dataset is written (default: %(default)s)")
+    v.add_argument("--seed", type=int, default=0)
+    v.set_defaults(func=run)
+
+
+def _size(text: str) -> tuple[int, int]:
+    import argparse
+
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w < 2 or h < 2:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 128x96, got {text!r}") from None
+    return w, h
+
+
+def run(args) -> int:
+    import sys
+
+    gif = False if args.no_gif else (args.gif or True)
+    res = preview_batch(out=args.out, generator=args.generator, method=args.method, data=args.data,
+                        workdir=args.workdir, batch_size=args.batch_size, nb_frames=args.nb_frames,
+                        target_shape=args.size, nb_channel=1 if args.grey else 3, batch_index=args.batch,
+                        seed=args.seed, gif=gif, progress=_progress(args))
+    out = sys.stdout
+    out.write(f"batch of {res['shape'][0]} clips x {res['shape'][1]} images of {res['shape'][3]}x{res['shape'][2]} "
+              f"from {res['pattern']}\n")
+    out.write(f"classes in this batch: {', '.join(res['labels'])}\n")
+    out.write(f"wrote {res['png']} ({res['png_size'][0]}x{res['png_size'][1]})")
+    if res["gif"]:
+        out.write(f" and {res['gif']} ({res['gif_size'][0]}x{res['gif_size'][1]}, {res['gif_frames']} frames)")
+    out.write("\n")
+    return EXIT_OK
 
 
 def flow_method(method) -> int:
@@ -46,7 +104,7 @@ def flow_method(method) -> int:
 
 def sample_dataset(workdir, progress: bool = True) -> str:
     """A small moving-shapes dataset (4 classes x 4 videos) under ``workdir/preview``; its glob pattern."""
-    from .synthetic import make_action_dataset
+    from ..synthetic import make_action_dataset
 
     return make_action_dataset(Path(workdir) / "preview", videos_per_class=4, nb_frames=32, width=128,
                                height=96, progress=progress)
@@ -59,21 +117,15 @@ def make_generator(kind: str, pattern: str, method=1, batch_size: int = 4, nb_fr
     common = dict(glob_pattern=pattern, batch_size=batch_size, nb_frames=nb_frames, target_shape=target_shape,
                   nb_channel=nb_channel, shuffle=True, seed=seed, progress=progress, index_cache=index_cache)
     if kind == "frame":
-        from .generator import VideoFrameGenerator
+        from ..generator import VideoFrameGenerator
         return VideoFrameGenerator(**common)
     if kind == "sliding":
-        from .sliding import SlidingFrameGenerator
+        from ..sliding import SlidingFrameGenerator
         return SlidingFrameGenerator(sequence_time=sequence_time, **common)
     if kind == "flow":
-        from .flow import OpticalFlowGenerator
+        from ..flow import OpticalFlowGenerator
         return OpticalFlowGenerator(method=flow_method(method), **common)
     raise ValueError(f"generator must be one of {GENERATORS}, got {kind!r}")
-
-
-def _batch_samples(gen, index: int) -> list:
-    """The samples behind ``gen[index]`` (same order rule as :class:`~gpuvideo.dataset.ClipDataset`)."""
-    n = len(gen.samples)
-    return [gen.samples[int(gen._order[(index * gen.batch_size + k) % n])] for k in range(gen.batch_size)]
 
 
 def _to_display(img: np.ndarray, scale: float) -> np.ndarray:
@@ -94,7 +146,7 @@ def read_batch(gen, index: int = 0) -> dict:
     values divided by ``rescale``); ``frames``: for the flow generator, the decoded
     frames ``(B, T + 1, H, W, 3)`` the motion images come from, else None.
     """
-    from .flow import OpticalFlowGenerator
+    from ..flow import OpticalFlowGenerator
 
     if not 0 <= index < len(gen):
         raise ValueError(f"batch {index} out of range: the generator has {len(gen)} batches")
@@ -102,19 +154,16 @@ def read_batch(gen, index: int = 0) -> dict:
     scale = float(gen.rescale) if gen.rescale else 1.0
     images = np.stack([[_to_display(f, scale) for f in clip] for clip in x])
     labels = [gen.classes[int(i)] for i in np.argmax(y, axis=1)]
-    samples = _batch_samples(gen, index)
+    samples = gen.batch_info(index)          # the files and frames behind the batch, replacements included
     frames = None
     is_flow = isinstance(gen, OpticalFlowGenerator)
-    if is_flow and [gen.classes[s.label] for s in samples] != labels:
-        log.warning("cannot tell which frames the motion images come from: showing the motion images alone")
-    elif is_flow:
+    if is_flow:
         try:
-            frames = np.stack([[_to_display(f, 1.0) for f in gen._clip(s)] for s in samples])
-        except Exception as e:  # a replaced bad file, or a decode error: show the motion images alone
+            frames = np.stack([[_to_display(f, 1.0) for f in gen.decoded_clip(s.sample)] for s in samples])
+        except Exception as e:  # a decode error: show the motion images alone
             log.warning("cannot show the frames beside the motion images: %s", e)
     return {"images": images, "frames": frames, "labels": labels, "kind": "flow" if is_flow else "frames",
-            "indices": [np.asarray(s.indices).tolist() for s in samples],
-            "method": getattr(gen, "method", None)}
+            "indices": [s.frames.tolist() for s in samples], "method": getattr(gen, "method", None)}
 
 
 def _method_name(method) -> str:

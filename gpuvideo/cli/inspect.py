@@ -17,15 +17,57 @@ import os
 import statistics
 from collections import Counter
 
-from .errors import VideoError
-from .decode.select import nvdec_supported
-from .probe import ProbeCache, VideoInfo, default_cache_path, index_videos
+from ..decode.select import nvdec_supported
+from ..discovery import PLACEHOLDER
+from ..errors import VideoError
+from ..probe import VideoInfo, index_videos, open_cache
+from . import EXIT_FAILURE, EXIT_OK, progress
 
 log = logging.getLogger("gpuvideo")
 
-PLACEHOLDER = "{classname}"
 #: class name used when the pattern has no ``{classname}``
 NO_CLASS = "(all)"
+
+
+def add_parser(sub, common) -> None:
+    i = sub.add_parser("inspect", parents=[common], help="report codecs, sizes, frame counts, VFR and NVDEC "
+                                                         "support of a dataset",
+                       description="Probe every file matching PATTERN (with a progress bar, through the index "
+                                   "cache the generators use) and report, per class: file count, codecs, "
+                                   "resolutions, fps, frame counts (header against stream, and against decoded "
+                                   "frames with --decode), variable frame rate, NVDEC compatibility, and "
+                                   "unreadable files with the reason.")
+    i.add_argument("pattern", metavar="PATTERN", help="glob with {classname}, e.g. 'videos/{classname}/*.avi' "
+                                                      "(without {classname}: one class)")
+    i.add_argument("--json", metavar="FILE", help="also write the full report as JSON to FILE ('-': JSON only, "
+                                                  "to stdout)")
+    i.add_argument("--decode", action="store_true", help="also count frames by decoding every file (slow)")
+    i.add_argument("--no-cache", action="store_true", help="do not read or write the index cache")
+    i.add_argument("--threads", type=int, default=None, help="files probed in parallel (default: up to 8)")
+    i.add_argument("--max-files", type=int, default=20, help="files listed per section of the text report")
+    i.add_argument("--strict", action="store_true", help="exit with 1 when a file is unreadable")
+    i.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+    import sys
+
+    report = inspect_dataset(args.pattern, decode=args.decode, progress=progress(args),
+                             index_cache=None if args.no_cache else True, threads=args.threads)
+    if args.json:
+        text = json.dumps(report, indent=2) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            with open(args.json, "w") as f:
+                f.write(text)
+    if args.json != "-":
+        sys.stdout.write(format_report(report, max_files=args.max_files))
+        if args.json:
+            sys.stdout.write(f"wrote {args.json}\n")
+    return EXIT_FAILURE if args.strict and report["unreadable"] else EXIT_OK
+
 
 def frame_rate_mode(pts: list[int]) -> str:
     """``"constant"``, ``"variable"`` or ``"unknown"`` (fewer than 3 timestamps) from sorted timestamps.
@@ -48,7 +90,7 @@ def find_dataset_files(pattern: str) -> dict[str, list[str]]:
     Raises ``FileNotFoundError`` when nothing matches.
     """
     if PLACEHOLDER in pattern:
-        from .discovery import find_files
+        from ..discovery import find_files
 
         _, files = find_files(pattern)
         return files
@@ -134,7 +176,7 @@ def inspect_dataset(pattern: str, decode: bool = False, progress: bool = True, i
     """
     by_class = find_dataset_files(pattern)
     paths = [p for fs in by_class.values() for p in fs]
-    cache = ProbeCache(default_cache_path() if index_cache is True else (index_cache or None))
+    cache = open_cache(index_cache)
     found = index_videos(paths, cache, progress=progress, threads=threads)
     decoded = {}
     if decode:

@@ -5,42 +5,68 @@
 - :class:`~gpuvideo.generator.VideoFrameGenerator`: clips/s and frames/s, per decode backend;
 - :class:`~gpuvideo.flow.OpticalFlowGenerator`: flow pairs/s, per Farneback backend
   (``cv2``; ``cupy`` and ``opencv-cuda`` where a GPU allows them);
-- ``gpuvideo.timeseries.VideoTimeseriesGenerator`` (when present): windows/s on a long video;
-- baselines where installed: keras-video-generators 1.0.14 (imported through
-  ``benchmarks/kv_shim.py``) and the seek-per-frame ``cv2.VideoCapture`` recipe
-  (``benchmarks/bench_timeseries.py``). The ``benchmarks/`` folder is not
-  installed with the package: it is looked for next to the package (a source
-  checkout), in the working directory, or in ``$GPUVIDEO_BENCHMARKS_DIR``;
-  without it the baselines are skipped with a logged note.
+- :class:`~gpuvideo.timeseries.VideoTimeseriesGenerator`: windows/s on a long video;
+- baselines where installed (:mod:`gpuvideo.benchmarking`): keras-video-generators
+  1.0.14 and the seek-per-frame ``cv2.VideoCapture`` recipe.
 
-Each row also records the process's peak resident memory so far
-(``resource.getrusage``: a high-water mark, so it never decreases from row to
-row) and the GPU memory in use (CuPy; ``None``, printed "n/a", without a GPU).
-Every timed pass first reads one warm-up batch; a rate is the median over
-``epochs`` passes. :func:`write_outputs` writes ``bench.json`` and a bar chart
-``bench.png`` (matplotlib, Agg).
+Each row also records the process's peak resident memory so far (a
+high-water mark, so it never decreases from row to row) and the GPU memory in
+use (CuPy; ``None``, printed "n/a", without a GPU). Every timed pass first
+reads one warm-up batch; a rate is the median over ``epochs`` passes.
+:func:`write_outputs` writes ``bench.json`` and a bar chart ``bench.png``
+(matplotlib, Agg).
 """
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import inspect
 import io
 import json
 import logging
 import os
-import platform
-import resource
-import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from ..benchmarking import (gpu_memory_mib, import_keras_video, machine_info, median_rate, peak_rss_mib,
+                            seek_recipe, timed_passes)
+from . import EXIT_FAILURE, EXIT_OK, progress as _progress
+
 log = logging.getLogger("gpuvideo")
+
+def add_parser(sub, common) -> None:
+    b = sub.add_parser("bench", parents=[common], help="benchmark the generators on this machine",
+                       description="Time VideoFrameGenerator (clips/s, frames/s) for each decode backend, "
+                                   "OpticalFlowGenerator (flow pairs/s) for each Farneback backend, the long-video "
+                                   "timeseries generator (windows/s) and, where installed, keras-video-generators "
+                                   "1.0.14 and the seek-per-frame cv2 recipe as baselines. Prints a table with "
+                                   "peak RSS and GPU memory and writes OUT/bench.json and OUT/bench.png.")
+    b.add_argument("--data", metavar="PATTERN", help="benchmark on your videos (a glob with {classname}); "
+                                                     "default: generated videos")
+    b.add_argument("--out", default="bench_results", metavar="DIR",
+                   help="folder for bench.json and bench.png (default: %(default)s)")
+    b.add_argument("--quick", action="store_true", help="tiny data, one pass: a check that everything runs")
+    b.add_argument("--no-baselines", action="store_true", help="time gpuvideo only")
+    b.add_argument("--epochs", type=int, default=None, help="timed passes per benchmark (median reported)")
+    b.add_argument("--workdir", default="bench_data", help="where generated videos are written and reused "
+                                                          "(default: %(default)s)")
+    b.add_argument("--seed", type=int, default=0)
+    b.set_defaults(func=run)
+
+
+def run(args) -> int:
+    res = run_bench(data=args.data, quick=args.quick, baselines=not args.no_baselines, workdir=args.workdir,
+                    epochs=args.epochs, seed=args.seed, progress=_progress(args))
+    if not res["rows"]:
+        log.error("no benchmark could run")
+        return EXIT_FAILURE
+    sys.stdout.write(format_table(res))
+    js, png = write_outputs(res, args.out)
+    sys.stdout.write(f"wrote {js} and {png}\n")
+    return EXIT_OK
+
 
 #: settings of a full run and of ``quick=True`` (tests, a first look)
 PRESETS = {
@@ -53,54 +79,6 @@ PRESETS = {
 }
 
 
-# --------------------------------------------------------------------------- measurements
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far, MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2 ** 20 if sys.platform == "darwin" else peak / 1024
-
-
-def gpu_memory_mib() -> float | None:
-    """GPU memory in use on the current device (MiB) through CuPy, or None without CuPy or a GPU."""
-    try:
-        import cupy
-
-        if not cupy.cuda.is_available():
-            return None
-        free, total = cupy.cuda.runtime.memGetInfo()
-        return (total - free) / 2 ** 20
-    except Exception:  # noqa: BLE001 - no CuPy, no driver, no device: "n/a"
-        return None
-
-
-def _gpu_name() -> str | None:
-    try:
-        import cupy
-
-        if not cupy.cuda.is_available():
-            return None
-        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
-        name = props.get("name", b"")
-        return name.decode() if isinstance(name, bytes) else str(name)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _timed_passes(get, n_batches: int, epochs: int, count, on_epoch_end=None) -> tuple[int, list[float]]:
-    """Read batch 0 (warm-up), then ``epochs`` passes of ``n_batches``; returns (items per pass, seconds)."""
-    count(get(0))
-    times, items = [], 0
-    for _ in range(epochs):
-        items = 0
-        t0 = time.perf_counter()
-        for i in range(n_batches):
-            items += count(get(i))
-        times.append(time.perf_counter() - t0)
-        if on_epoch_end is not None:
-            on_epoch_end()
-    return items, times
-
-
 def _x_len(batch) -> int:
     x = batch[0] if isinstance(batch, tuple) else batch
     return len(x)
@@ -108,7 +86,7 @@ def _x_len(batch) -> int:
 
 def _row(name: str, workload: str, backend: str, items: int, times: list[float], per_item: int,
          baseline: bool = False, **extra) -> dict:
-    rate = statistics.median(items / t for t in times) if times and items else 0.0
+    rate = median_rate(items, times)
     row = dict(name=name, workload=workload, backend=backend, baseline=baseline, items_per_pass=items,
                passes=len(times), seconds=round(sum(times), 4), clips_per_s=None, frames_per_s=None,
                flow_pairs_per_s=None, windows_per_s=None)
@@ -124,28 +102,18 @@ def _row(name: str, workload: str, backend: str, items: int, times: list[float],
 
 # --------------------------------------------------------------------------- what is available
 def decode_backends() -> list[str]:
-    """Decode backends to time: ``cpu``, plus ``gpu`` when the generators take ``backend=`` and NVDEC works."""
-    from .generator import VideoFrameGenerator
+    """Decode backends to time: ``cpu``, plus ``gpu`` when NVDEC works here."""
+    from ..decode.select import gpu_status
 
-    if "backend" not in inspect.signature(VideoFrameGenerator.__init__).parameters:
-        return ["cpu"]
-    out = ["cpu"]
-    try:
-        from .decode.select import gpu_status
-
-        ok, reason = gpu_status()
-        if ok:
-            out.append("gpu")
-        else:
-            log.info("bench: no GPU decoding (%s)", reason)
-    except ImportError:
-        pass
-    return out
+    ok, reason = gpu_status()
+    if not ok:
+        log.info("bench: no GPU decoding (%s)", reason)
+    return ["cpu", "gpu"] if ok else ["cpu"]
 
 
 def flow_backends() -> list[str]:
     """Farneback backends to time: ``cv2`` and, where usable, ``cupy`` and ``opencv-cuda``."""
-    from .opticalflow import _cupy_impl, opencv_cuda_available
+    from ..opticalflow import _cupy_impl, opencv_cuda_available
 
     out = ["cv2"]
     try:
@@ -161,79 +129,33 @@ def flow_backends() -> list[str]:
     return out
 
 
-def benchmarks_dir() -> Path | None:
-    """The repository's ``benchmarks/`` folder (with ``kv_shim.py``), or None when it cannot be found."""
-    candidates = []
-    if os.environ.get("GPUVIDEO_BENCHMARKS_DIR"):
-        candidates.append(Path(os.environ["GPUVIDEO_BENCHMARKS_DIR"]))
-    candidates += [Path(__file__).resolve().parents[1] / "benchmarks", Path.cwd() / "benchmarks"]
-    for c in candidates:
-        if (c / "kv_shim.py").is_file():
-            return c
-    return None
-
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def keras_video_module(notes: list[str]):
-    """keras_video 1.0.14 through ``benchmarks/kv_shim.py``, or None (with a note saying why)."""
-    bdir = benchmarks_dir()
-    if bdir is None:
-        notes.append("baselines skipped: benchmarks/ folder not found (run from a source checkout or set "
-                     "GPUVIDEO_BENCHMARKS_DIR)")
-        return None
+    """keras_video 1.0.14 (see :func:`gpuvideo.benchmarking.import_keras_video`), or None with a note why."""
     try:
-        shim = _load(bdir / "kv_shim.py", "gpuvideo_bench_kv_shim")
-        return shim.import_keras_video()
+        return import_keras_video()
     except Exception as e:  # noqa: BLE001 - not installed, or does not import here
         notes.append(f"keras_video baseline skipped: {type(e).__name__}: {e}")
         return None
 
 
 # --------------------------------------------------------------------------- data
-def _long_frames(n: int, width: int, height: int, seed: int = 0):
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    bg = cv2.resize(rng.integers(30, 120, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8), (width, height),
-                    interpolation=cv2.INTER_LINEAR)
-    r = max(3, min(width, height) // 10)
-    for i in range(n):
-        f = bg.copy()
-        cx = int(width / 2 + (width / 2 - r - 1) * np.sin(i / 37.0))
-        cy = int(height / 2 + (height / 2 - r - 1) * np.cos(i / 53.0))
-        cv2.circle(f, (cx, cy), r, (240, 220, 60), -1)
-        yield f
-
-
 def make_data(workdir, preset: dict, seed: int = 0, progress: bool = True) -> tuple[str, str]:
     """Generated clip dataset (H.264 and MPEG-4) and one long H.264 video under ``workdir`` (reused)."""
-    from .synthetic import make_action_dataset, write_video
+    from ..synthetic import make_action_dataset, textured_frames, write_once
 
     p = preset
     root = Path(workdir) / f"bench_{p['width']}x{p['height']}_{p['videos_per_class']}x{p['video_frames']}"
     pattern = make_action_dataset(root, videos_per_class=p["videos_per_class"], nb_frames=p["video_frames"],
                                   width=p["width"], height=p["height"], seed=seed, progress=progress)
     long_path = Path(workdir) / f"bench_long_{p['long_frames']}_{p['long_width']}x{p['long_height']}.mp4"
-    if not long_path.exists():
-        tmp = long_path.with_name("tmp_" + long_path.name)
-        write_video(tmp, _long_frames(p["long_frames"], p["long_width"], p["long_height"], seed), 25, "h264")
-        os.replace(tmp, long_path)
-    return pattern, str(long_path)
+    return pattern, write_once(long_path, textured_frames(p["long_frames"], p["long_width"], p["long_height"], seed))
 
 
 def _long_videos_of(pattern: str, progress: bool, cache_path: str, limit: int = 4) -> list[str]:
     """The longest readable files of a dataset (for the timeseries benchmark on ``--data``)."""
-    from .discovery import find_files
-    from .errors import VideoError
-    from .probe import ProbeCache, index_videos
+    from ..discovery import find_files
+    from ..errors import VideoError
+    from ..probe import ProbeCache, index_videos
 
     _, files = find_files(pattern)
     found = index_videos([f for fs in files.values() for f in fs], ProbeCache(cache_path), progress=progress)
@@ -243,40 +165,35 @@ def _long_videos_of(pattern: str, progress: bool, cache_path: str, limit: int = 
 
 # --------------------------------------------------------------------------- benchmarks
 def bench_frames(pattern, p, backend, index_path, seed, progress) -> dict:
-    from .generator import VideoFrameGenerator
+    from ..generator import VideoFrameGenerator
 
-    takes_backend = "backend" in inspect.signature(VideoFrameGenerator.__init__).parameters
-    kwargs = dict(backend=backend) if takes_backend else {}
     t0 = time.perf_counter()
     gen = VideoFrameGenerator(glob_pattern=pattern, batch_size=p["batch_size"], nb_frames=p["nb_frames"],
                               target_shape=p["target_shape"], index_cache=index_path, seed=seed, progress=progress,
-                              **kwargs)
+                              backend=backend)
     index_s = time.perf_counter() - t0
-    items, times = _timed_passes(gen.__getitem__, len(gen), p["epochs"], _x_len, gen.on_epoch_end)
+    items, times = timed_passes(gen.__getitem__, len(gen), p["epochs"], _x_len, gen.on_epoch_end)
     return _row(f"gpuvideo VideoFrameGenerator ({backend})", "clips", backend, items, times, p["nb_frames"],
                 index_s=round(index_s, 3), files=gen.files_count)
 
 
 def bench_flow(pattern, p, flow_backend, index_path, seed) -> dict:
-    from .flow import OpticalFlowGenerator
+    from ..flow import OpticalFlowGenerator
 
     gen = OpticalFlowGenerator(glob_pattern=pattern, batch_size=p["batch_size"], nb_frames=p["nb_frames"],
                                target_shape=p["target_shape"], index_cache=index_path, seed=seed, progress=False,
                                flow_backend=flow_backend)
-    items, times = _timed_passes(gen.__getitem__, len(gen), p["epochs"], _x_len, gen.on_epoch_end)
+    items, times = timed_passes(gen.__getitem__, len(gen), p["epochs"], _x_len, gen.on_epoch_end)
     return _row(f"gpuvideo OpticalFlowGenerator (flow {flow_backend})", "flow", flow_backend, items, times,
                 p["nb_frames"])
 
 
-def bench_timeseries(videos, p, index_path) -> dict | None:
-    try:
-        from .timeseries import VideoTimeseriesGenerator
-    except ImportError:
-        return None
+def bench_timeseries(videos, p, index_path) -> dict:
+    from ..timeseries import VideoTimeseriesGenerator
+
     gen = VideoTimeseriesGenerator(videos, None, length=p["length"], stride=p["stride"], batch_size=p["ts_batch"],
-                                   target_shape=p["target_shape"], index_cache=index_path,
-                                   complete_last_batch=False)
-    items, times = _timed_passes(gen.__getitem__, len(gen), p["epochs"], _x_len, gen.on_epoch_end)
+                                   target_shape=p["target_shape"], index_cache=index_path)
+    items, times = timed_passes(gen.__getitem__, len(gen), p["epochs"], _x_len, gen.on_epoch_end)
     return _row("gpuvideo VideoTimeseriesGenerator (cpu)", "windows", "cpu", items, times, p["length"],
                 videos=len(gen.videos))
 
@@ -299,29 +216,23 @@ def bench_keras_video(kv, pattern, p, flow: bool) -> dict:
     n = len(gen)
     if n == 0:
         raise ValueError("keras_video gives no batch for this dataset (fewer files than batch_size)")
-    items, times = _timed_passes(get, n, p["epochs"], _x_len, gen.on_epoch_end)
+    items, times = timed_passes(get, n, p["epochs"], _x_len, gen.on_epoch_end)
     name = "keras_video 1.0.14 " + ("OpticalFlowGenerator" if flow else "VideoFrameGenerator")
     return _row(name, "flow" if flow else "clips", "cpu", items, times, p["nb_frames"], baseline=True)
 
 
 def bench_recipe(video, p, notes) -> dict | None:
-    bdir = benchmarks_dir()
-    if bdir is None or not (bdir / "bench_timeseries.py").is_file():
-        notes.append("seek-per-frame recipe skipped: benchmarks/bench_timeseries.py not found")
-        return None
     try:
-        mod = _load(bdir / "bench_timeseries.py", "gpuvideo_bench_timeseries")
         n = p["recipe_windows"]
-        with contextlib.redirect_stdout(io.StringIO()):
-            it = mod.recipe(video, p["length"], 1, p["stride"], n + p["ts_batch"], tuple(p["target_shape"]),
-                            p["ts_batch"])
-            next(it)                                          # warm-up batch
-            done, t0 = 0, time.perf_counter()
-            for batch in it:
-                done += len(batch)
-                if done >= n:
-                    break
-            seconds = time.perf_counter() - t0
+        it = seek_recipe(video, p["length"], 1, p["stride"], n + p["ts_batch"], tuple(p["target_shape"]),
+                         p["ts_batch"])
+        next(it)                                          # warm-up batch
+        done, t0 = 0, time.perf_counter()
+        for batch in it:
+            done += len(batch)
+            if done >= n:
+                break
+        seconds = time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001 - TensorFlow's TimeseriesGenerator missing, video too short...
         notes.append(f"seek-per-frame recipe skipped: {type(e).__name__}: {e}")
         return None
@@ -329,26 +240,32 @@ def bench_recipe(video, p, notes) -> dict | None:
                 p["length"], baseline=True)
 
 
-def machine_info() -> dict:
-    import av
-    import cv2
+def _step(kind: str, arg: str, c: dict) -> dict | None:
+    if kind == "frames":
+        return bench_frames(c["pattern"], c["p"], arg, c["index_path"], c["seed"], c["progress"])
+    if kind == "flow":
+        return bench_flow(c["pattern"], c["p"], arg, c["index_path"], c["seed"])
+    if kind == "timeseries":
+        if not c["long_videos"]:
+            c["notes"].append("timeseries benchmark skipped: no readable video")
+            return None
+        return bench_timeseries(c["long_videos"], c["p"], c["index_path"])
+    if kind == "recipe":
+        return bench_recipe(c["long_videos"][0], c["p"], c["notes"]) if c["long_videos"] else None
+    return bench_keras_video(c["kv"], c["pattern"], c["p"], flow=(arg == "flow"))
 
-    from . import __version__
 
-    info = dict(date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), gpuvideo=__version__,
-                python=platform.python_version(), platform=platform.platform(), cpus=os.cpu_count(),
-                numpy=np.__version__, opencv=cv2.__version__, pyav=av.__version__, gpu=_gpu_name())
+def _run_step(kind: str, arg: str, ctx: dict) -> dict | None:
+    """One benchmark row; a failing GPU backend or baseline is noted, never loses the other rows."""
+    log.info("bench: %s %s", kind, arg)
     try:
-        import keras
-        info["keras"] = keras.__version__
-    except ImportError:
-        pass
-    try:
-        from importlib.metadata import version
-        info["keras_video_generators"] = version("keras-video-generators")
-    except Exception:  # noqa: BLE001
-        info["keras_video_generators"] = None
-    return info
+        return _step(kind, arg, ctx)
+    except Exception as e:  # noqa: BLE001
+        if kind in ("frames", "flow") and arg in ("cpu", "cv2"):
+            raise          # the data itself is unusable
+        log.warning("bench: %s %s failed: %s", kind, arg, e, exc_info=log.isEnabledFor(logging.DEBUG))
+        ctx["notes"].append(f"{kind} {arg} failed: {type(e).__name__}: {e}")
+        return None
 
 
 def run_bench(data: str | None = None, quick: bool = False, baselines: bool = True, workdir="bench_data",
@@ -368,7 +285,7 @@ def run_bench(data: str | None = None, quick: bool = False, baselines: bool = Tr
             pattern, long_video = make_data(workdir, p, seed, progress)
             long_videos = [long_video]
         else:
-            from .discovery import find_files
+            from ..discovery import find_files
             find_files(data)      # FileNotFoundError / ValueError early, before any timing
             pattern = data
             long_videos = _long_videos_of(data, progress, index_path)
@@ -381,32 +298,9 @@ def run_bench(data: str | None = None, quick: bool = False, baselines: bool = Tr
                 steps += [("kv", "frames"), ("kv", "flow")]
         rows = []
         for kind, arg in tqdm(steps, desc="benchmarks", unit="run", disable=not progress):
-            log.info("bench: %s %s", kind, arg)
-            try:
-                if kind == "frames":
-                    row = bench_frames(pattern, p, arg, index_path, seed, progress)
-                elif kind == "flow":
-                    row = bench_flow(pattern, p, arg, index_path, seed)
-                elif kind == "timeseries":
-                    row = bench_timeseries(long_videos, p, index_path) if long_videos else None
-                    if row is None:
-                        notes.append("timeseries benchmark skipped: no gpuvideo.timeseries or no readable video")
-                elif kind == "recipe":
-                    row = bench_recipe(long_videos[0], p, notes) if long_videos else None
-                else:
-                    row = bench_keras_video(kv, pattern, p, flow=(arg == "flow"))
-            except (FileNotFoundError, ValueError):
-                if kind in ("frames", "flow") and arg in ("cpu", "cv2"):
-                    raise          # the data itself is unusable
-                log.exception("bench: %s %s failed", kind, arg)
-                notes.append(f"{kind} {arg} failed (see the log)")
-                row = None
-            except Exception as e:  # noqa: BLE001 - one failing backend or baseline must not lose the rest
-                if kind in ("frames", "flow") and arg in ("cpu", "cv2"):
-                    raise
-                log.warning("bench: %s %s failed: %s", kind, arg, e)
-                notes.append(f"{kind} {arg} failed: {type(e).__name__}: {e}")
-                row = None
+            ctx = dict(pattern=pattern, p=p, index_path=index_path, seed=seed, progress=progress,
+                       long_videos=long_videos, kv=kv, notes=notes)
+            row = _run_step(kind, arg, ctx)
             if row is not None:
                 rows.append(row)
     for n in notes:
@@ -425,7 +319,7 @@ def _fmt(v, digits: int = 1) -> str:
 
 def format_table(result: dict) -> str:
     """A text table: one row per benchmark, rates, peak RSS and GPU memory ("n/a" without a GPU)."""
-    from .inspect_cmd import text_table
+    from .inspect import text_table
 
     headers = ["benchmark", "backend", "clips/s", "frames/s", "flow pairs/s", "windows/s", "peak RSS MiB",
                "GPU mem MiB"]

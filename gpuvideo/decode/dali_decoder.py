@@ -20,8 +20,8 @@ are then decoded at full size and resized on the host with
 through host memory).
 
 Files the device cannot decode (see :mod:`gpuvideo.decode.select`) and files
-DALI rejects at run time are decoded by :class:`PyAVReader`, the reason logged
-once per file. Pipelines are kept per (process id, thread id): a forked
+DALI rejects at run time go to the ``fallback`` decoder (a
+:class:`~gpuvideo.decode.pyav_decoder.PyAVDecoder`), the reason logged once per file. Pipelines are kept per (process id, thread id): a forked
 worker builds its own and never touches (or destroys) its parent's.
 DALI is imported lazily: importing this module needs neither DALI nor CUDA.
 """
@@ -34,17 +34,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import VideoError
-from ..ops import INTERPOLATIONS, prepare_clip
+from ..ops import GREY_WEIGHTS, GREY_SHIFT, prepare_clip
 from ..probe import VideoInfo
-from .pyav_reader import PyAVReader
+from . import check_request
 from .select import dali_supported, log_once
 
 log = logging.getLogger("gpuvideo")
-
-#: OpenCV's fixed-point RGB->grey weights (same as gpuvideo.ops)
-_GREY_W = (9798, 19235, 3735)
-_GREY_SHIFT = 15
 
 # Pipelines owned by another process (inherited through fork). Destroying them in the child would wait
 # on threads that do not exist there, so they are parked here and never freed in that process.
@@ -62,7 +57,7 @@ def _device_array(device: str):
     return np
 
 
-class DaliClipDecoder:
+class DaliDecoder:
     """Decode ``[(VideoInfo, indices), ...]`` into uint8 clips ``(len(indices), h, w, nb_channel)``.
 
     ``device``: ``'gpu'`` (NVDEC, outputs CuPy arrays, or NumPy when CuPy is
@@ -73,20 +68,21 @@ class DaliClipDecoder:
     threads. ``device_id``: CUDA device (default 0; ignored for ``'cpu'``,
     whose pipelines use ``device_id=None`` so that no GPU is needed).
     ``use_mmap``: hand DALI memory-mapped files instead of reading them
-    (cheaper for long videos of which few frames are needed).
+    (cheaper for long videos of which few frames are needed). ``fallback``: the
+    decoder for files DALI cannot take (default: a PyAV decoder with the same
+    size, channels and interpolation). Arguments are validated by the
+    generators' options (:mod:`gpuvideo.options`), not again here.
     """
 
     def __init__(self, device: str = "gpu", batch_size: int = 8, size: tuple[int, int] | None = None,
                  nb_channel: int = 3, interpolation: str = "linear", num_threads: int | None = None,
-                 device_id: int | None = None, use_mmap: bool = True):
+                 device_id: int | None = None, use_mmap: bool = True, fallback=None):
         if device not in ("cpu", "gpu"):
             raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
-        if nb_channel not in (1, 3):
-            raise ValueError(f"nb_channel must be 1 or 3, got {nb_channel}")
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if fallback is None:
+            from .pyav_decoder import PyAVDecoder
+            fallback = PyAVDecoder(size, nb_channel, interpolation)
+        self.fallback = fallback
         self.device = device
         self.batch_size = int(batch_size)
         self.size = None if size is None else (int(size[0]), int(size[1]))
@@ -126,8 +122,9 @@ class DaliClipDecoder:
                                   antialias=False, dtype=types.UINT8)
             if in_pipeline and nb_channel == 1:
                 c = fn.cast(video, dtype=types.INT32)
-                y = (c[:, :, :, 0] * _GREY_W[0] + c[:, :, :, 1] * _GREY_W[1] + c[:, :, :, 2] * _GREY_W[2]
-                     + (1 << (_GREY_SHIFT - 1))) // (1 << _GREY_SHIFT)
+                w = GREY_WEIGHTS
+                y = (c[:, :, :, 0] * w[0] + c[:, :, :, 1] * w[1] + c[:, :, :, 2] * w[2]
+                     + (1 << (GREY_SHIFT - 1))) // (1 << GREY_SHIFT)
                 video = fn.expand_dims(fn.cast(y, dtype=types.UINT8), axes=[3], new_axis_names="C")
             return video
 
@@ -170,8 +167,7 @@ class DaliClipDecoder:
         pid = os.getpid()
         return sum(1 for k in self._pipes if k[0] == pid)
 
-    def close(self) -> None:
-        """Free this process's pipelines (and DALI's unused pooled memory)."""
+    def _close_pipelines(self) -> None:
         with self._lock:
             self._park_foreign()
             had = bool(self._pipes)
@@ -209,21 +205,18 @@ class DaliClipDecoder:
 
     def decode(self, requests: Sequence[tuple[VideoInfo, np.ndarray]]) -> list:
         """Per request, uint8 ``(len(indices), h, w, nb_channel)`` frames at exactly those indices, or the
-        :class:`VideoError` that prevented it (``IndexError`` for indices out of range is also returned).
+        exception that prevented it (see :mod:`gpuvideo.decode`).
 
         Arrays are NumPy for ``device='cpu'``, CuPy (NumPy without CuPy) for ``device='gpu'``.
         """
         results: list = [None] * len(requests)
         todo: list[int] = []
-        for i, (info, indices) in enumerate(requests):
-            idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-            if idx.size == 0:
-                results[i] = ValueError("no frame indices given")
+        checked = [check_request(r) for r in requests]
+        for i, c in enumerate(checked):
+            if isinstance(c, Exception):
+                results[i] = c
                 continue
-            if idx.min() < 0 or idx.max() >= info.frame_count:
-                results[i] = IndexError(f"{info.path}: frame indices {idx.min()}..{idx.max()} outside "
-                                        f"[0, {info.frame_count})")
-                continue
+            info, idx = c
             ok, reason = self.supported(info)
             if ok:
                 todo.append(i)
@@ -234,8 +227,7 @@ class DaliClipDecoder:
                 results[i] = self._fallback(info, idx)
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start:start + self.batch_size]
-            self._decode_chunk([(i, requests[i][0], np.asarray(requests[i][1], np.int64).reshape(-1))
-                                for i in chunk], results)
+            self._decode_chunk([(i,) + checked[i] for i in chunk], results)
         return results
 
     def _encoded(self, path: str) -> np.ndarray:
@@ -319,16 +311,18 @@ class DaliClipDecoder:
                  info.path, self.device, reason)
 
     def _fallback(self, info: VideoInfo, idx: np.ndarray):
-        """PyAV decode + host prepare; on the GPU device the clip is then copied to the GPU."""
+        """The fallback decoder's clip (or error); on the GPU device the clip is then copied to the GPU."""
         self.stats["fallback"] += 1
-        try:
-            with PyAVReader(info) as reader:
-                frames = reader.read(idx)
-        except (VideoError, IndexError) as e:
-            return e
-        clip = self._prepare(frames)
+        clip = self.fallback.decode_one((info, idx))
         xp = _device_array(self.device)
-        return xp.asarray(clip) if xp is not np else clip
+        if isinstance(clip, Exception) or xp is np:
+            return clip
+        return xp.asarray(clip)
+
+    def close(self) -> None:
+        """Free this process's pipelines (and DALI's unused pooled memory) and the fallback's files."""
+        self._close_pipelines()
+        self.fallback.close()
 
 
 def _short(e: BaseException, limit: int = 300) -> str:

@@ -1,0 +1,40 @@
+"""A thread pool for ``map`` that survives ``fork`` (Keras's process workers)."""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable
+
+
+class ThreadMap:
+    """``map(fn, items)`` on up to ``threads`` threads; one item or one thread runs inline.
+
+    The pool is made on first use in each process: a forked child never uses
+    (or shuts down) its parent's threads, which do not exist there.
+    """
+
+    def __init__(self, threads: int, name: str = "gpuvideo"):
+        self.threads = max(1, int(threads))
+        self.name = name
+        self._pool = None
+        self._pid = None
+        self._lock = threading.Lock()
+
+    def map(self, fn: Callable, items: Iterable) -> list:
+        items = list(items)
+        if self.threads <= 1 or len(items) <= 1:
+            return [fn(i) for i in items]
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=self.name)
+                self._pid = os.getpid()
+            pool = self._pool
+        return list(pool.map(fn, items))
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            mine = self._pid == os.getpid()
+        if pool is not None and mine:
+            pool.shutdown(wait=False)
