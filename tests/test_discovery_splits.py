@@ -1,8 +1,9 @@
+import glob
 import os
 
 import pytest
 
-from gpuvideo.discovery import discover_classes, find_files
+from gpuvideo.discovery import discover_classes, find_files, pattern_regex
 from gpuvideo.splits import split_files
 
 
@@ -57,6 +58,143 @@ def test_errors_name_the_pattern(tmp_path):
         find_files(str(tmp_path / "v" / "{classname}" / "*.avi"), ["a", "b"])
     with pytest.raises(ValueError, match="classname"):
         find_files(str(tmp_path / "*.avi"))
+
+
+# ---------------------------------------------------------------------------------------------- glob rules
+def _glob_files(pattern):
+    return sorted({p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)})
+
+
+def _assert_like_glob(pattern, classes, files):
+    """Each class's files are exactly what glob finds with the class name; together, every file glob finds."""
+    for cls in classes:
+        assert files[cls] == _glob_files(pattern.replace("{classname}", glob.escape(cls))), cls
+    # every file glob finds with any class name, each in one class ("**" stays out of the way: see PATTERNS)
+    assert sorted(f for fs in files.values() for f in fs) == _glob_files(pattern.replace("{classname}", "*"))
+
+
+@pytest.fixture
+def deep_tree(tmp_path):
+    """Classes at depths 1 to 3 under root/, plus files that some patterns must leave out."""
+    rels = ["a/x.avi", "a/x2.avi", "deep/b/y.avi", "deep/er/c/z.avi", "deep/er/c/z.mp4", "d9/e/w.avi",
+            "xz/f/v.avi", "g/clip_1.avi", "g/clip_12.avi", ".hidden/h/u.avi", "deep/.hid/i/t.avi",
+            "a/sub/nested.avi"]
+    for rel in rels:
+        _touch(tmp_path / "root" / rel)
+    return tmp_path / "root"
+
+
+def test_double_star_finds_classes_at_every_depth(deep_tree):
+    """root/**/{classname}/*.avi: a class is the folder holding the files, however deep (used to keep one depth)."""
+    pattern = str(deep_tree / "**" / "{classname}" / "*.avi")
+    classes, files = find_files(pattern)
+    # "**" matches zero or more visible folders: deep (b), deep/er (c), a/ (sub); hidden folders are skipped
+    assert classes == ["a", "b", "c", "e", "f", "g", "sub"]
+    assert discover_classes(pattern) == classes
+    assert files["a"] == [str(deep_tree / "a" / "x.avi"), str(deep_tree / "a" / "x2.avi")]
+    assert files["b"] == [str(deep_tree / "deep" / "b" / "y.avi")]
+    assert files["c"] == [str(deep_tree / "deep" / "er" / "c" / "z.avi")]
+    assert files["sub"] == [str(deep_tree / "a" / "sub" / "nested.avi")]
+    _assert_like_glob(pattern, classes, files)
+
+
+@pytest.mark.parametrize("middle, want", [
+    ("d?", ["e"]),                       # ? is one character
+    ("[dx]*", ["b", "e", "f"]),          # [...] a set: deep/b, d9/e, xz/f
+    ("[!dx]*", ["sub"]),                 # [!...] its complement: a/sub (g holds files only)
+    ("[a-d]", ["x", "x2"]),              # ranges; here the class is in the file name
+    ("**/[c-e]*", ["b", "c", "e"]),      # deep/b, deep/er/c, d9/e
+])
+def test_wildcards_before_the_class(deep_tree, middle, want):
+    if middle == "[a-d]":
+        pattern = str(deep_tree / middle / "{classname}.avi")
+    else:
+        pattern = str(deep_tree / middle / "{classname}" / "*.avi")
+    classes, files = find_files(pattern)
+    assert classes == want
+    _assert_like_glob(pattern, classes, files)
+
+
+def test_question_mark_and_brackets_after_the_class(deep_tree):
+    pattern = str(deep_tree / "{classname}" / "clip_?.avi")
+    classes, files = find_files(pattern)
+    assert classes == ["g"] and files["g"] == [str(deep_tree / "g" / "clip_1.avi")]
+    pattern = str(deep_tree / "**" / "{classname}" / "[!x]*.[am][vp][i4]")
+    classes, files = find_files(pattern)
+    assert classes == ["b", "c", "e", "f", "g", "sub"]
+    assert files["c"] == [str(deep_tree / "deep" / "er" / "c" / "z.avi"), str(deep_tree / "deep" / "er" / "c" / "z.mp4")]
+    _assert_like_glob(pattern, classes, files)
+
+
+def test_double_star_after_the_class(deep_tree):
+    pattern = str(deep_tree / "{classname}" / "**" / "*.avi")
+    classes, files = find_files(pattern)
+    assert classes == ["a", "d9", "deep", "g", "xz"]
+    assert files["a"] == [str(deep_tree / "a" / "sub" / "nested.avi"), str(deep_tree / "a" / "x.avi"),
+                          str(deep_tree / "a" / "x2.avi")]
+    assert files["deep"] == [str(deep_tree / "deep" / "b" / "y.avi"), str(deep_tree / "deep" / "er" / "c" / "z.avi")]
+    _assert_like_glob(pattern, classes, files)
+
+
+def test_a_file_in_two_classes_is_refused(deep_tree):
+    """root/**/{classname}/**/*.avi: a/sub/nested.avi is in class a and class sub."""
+    with pytest.raises(ValueError, match="nested.avi"):
+        find_files(str(deep_tree / "**" / "{classname}" / "**" / "*.avi"))
+
+
+def test_class_inside_a_name_is_the_shortest_fit(tmp_path):
+    """keras_video's non-greedy group: cls_b_c_2.avi is class b under cls_{classname}_*.avi."""
+    for name in ("cls_a_1.avi", "cls_b_c_2.avi", "cls_b_3.avi"):
+        _touch(tmp_path / name)
+    pattern = str(tmp_path / "cls_{classname}_*.avi")
+    classes, files = find_files(pattern)
+    assert classes == ["a", "b"]
+    assert files["b"] == [str(tmp_path / "cls_b_3.avi"), str(tmp_path / "cls_b_c_2.avi")]
+    _assert_like_glob(pattern, classes, files)
+
+
+PATTERNS = ["**/{classname}/*.avi", "{classname}/**/*", "**/{classname}/**", "*/{classname}/*.*",
+            "**/*/{classname}/?.avi", "[ad]*/{classname}/*", "[!a]*/**/{classname}/[!.]*", "**/**/{classname}/*.avi",
+            "**/.*/{classname}/*", "**/[.]*/{classname}/*", "*/[a-c]/{classname}", "**/x{classname}",
+            "[]a]/{classname}/*", "[/{classname}/*", "**/{classname}*", "**/{classname}[!.]*", "{classname}*/*/*"]
+
+
+#: patterns where {classname} can be two folders of one path of the tree below
+AMBIGUOUS = {"**/{classname}/**"}
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_pattern_regex_matches_exactly_what_glob_finds(tmp_path, pattern):
+    """Over a tree with hidden names, odd characters and several depths, a path matches the regex
+    built from the pattern (with {classname} as *) if and only if glob finds it."""
+    rels = ["a/x.avi", "a/b/y.avi", "a/b/c/z.avi", "d/.e/f/w.avi", ".g/h/v.avi", "a/.i.avi", "]/j/k.avi",
+            "[/l/m.avi", "a/[n]/o.avi", "p q/r s/t u.avi", "d/e2/1.avi", "d/e2/12.avi", "a/xa", "b/xb/xc",
+            "Ünï/ß/ç.avi", "a/b/.c/d.avi", "x/x/x.mp4"]
+    for rel in rels:
+        _touch(tmp_path / rel)
+    full = os.path.join(str(tmp_path), pattern)
+    rx = pattern_regex(full)
+    # glob of the pattern with "*" for the class ("{classname}*" -> "*": one segment, not a recursive "**")
+    any_class = full.replace("{classname}*", "*").replace("{classname}", "*")
+    found = set(_glob_files(any_class))
+    every = {str(p) for p in tmp_path.rglob("*") if p.is_file()}
+    assert found or "[.]" in pattern               # each pattern selects something (but "[.]": glob hides dot names)
+    assert {p for p in every if rx.match(p)} == found
+    if not found:
+        with pytest.raises(FileNotFoundError):
+            find_files(full)
+        return
+    classes = discover_classes(full)
+    per_class = [set(_glob_files(full.replace("{classname}", glob.escape(c)))) for c in classes]
+    if sum(map(len, per_class)) > len(set().union(*per_class)):      # a file in two classes
+        with pytest.raises(ValueError, match="as class"):
+            find_files(full)
+        assert pattern in AMBIGUOUS
+    else:
+        classes, files = find_files(full)
+        for cls in classes:
+            assert files[cls] == _glob_files(full.replace("{classname}", glob.escape(cls))), cls
+        assert set().union(*map(set, files.values())) == found
 
 
 def _files(n_classes=3, n=10):

@@ -5,7 +5,7 @@ import pytest
 
 import gpuvideo
 from gpuvideo import SlidingFrameGenerator, VideoFrameGenerator
-from gpuvideo.sampling import legacy_indices, uniform_indices
+from gpuvideo.sampling import legacy_indices
 from gpuvideo.synthetic import read_index, write_index_video
 
 LENGTHS = {"alpha": [37, 60, 45], "beta_two": [50, 23, 64], "gamma": [41, 30, 3]}
@@ -51,6 +51,12 @@ def test_keras_video_names_and_defaults():
     assert issubclass(VideoFrameGenerator, __import__("keras").utils.PyDataset)
 
 
+#: uniform frames for nb_frames=5, floor(i * (T - 1) / 4 + 0.5), worked out by hand per video length T
+UNIFORM_5 = {37: [0, 9, 18, 27, 36], 60: [0, 15, 30, 44, 59], 45: [0, 11, 22, 33, 44],
+             50: [0, 12, 25, 37, 49], 23: [0, 6, 11, 17, 22], 64: [0, 16, 32, 47, 63],
+             41: [0, 10, 20, 30, 40], 30: [0, 7, 15, 22, 29], 3: [0, 1, 1, 2, 2]}
+
+
 def test_batches_shapes_labels_and_exact_frames(index_dataset):
     pattern, lengths = index_dataset
     gen = make(pattern, nb_frames=5, batch_size=4, target_shape=(64, 48), shuffle=False)
@@ -64,13 +70,15 @@ def test_batches_shapes_labels_and_exact_frames(index_dataset):
         assert y.shape == (4, 3) and y.dtype == np.float32 and np.all(y.sum(1) == 1)
         assert 0.0 <= x.min() and x.max() <= 1.0
         for k, clip in enumerate(x):
-            sid = int(gen._order[(b * 4 + k) % 9])
-            path = gen.samples[sid].path
+            # shuffle=False, no split: sample j of the epoch is gen.files[j] (sorted: class, then name);
+            # the last batch is completed from the start of the epoch
+            path = gen.files[(b * 4 + k) % 9]
             assert gen.classes[int(y[k].argmax())] in path
-            seen[path] = [read_index(f) for f in clip]
-    assert len(seen) == 9                    # every file served once in the epoch
+            seen.setdefault(path, []).append([read_index(f) for f in clip])
+    assert len(seen) == 9                    # every file served in the epoch
     for path, got in seen.items():
-        assert got == uniform_indices(lengths[path], 5).tolist(), path
+        assert got == [UNIFORM_5[lengths[path]]] * len(got), path
+    assert sorted(len(g) for g in seen.values()) == [1] * 6 + [2] * 3     # 12 slots: 3 files twice
 
 
 def test_legacy_sampling_reproduces_keras_video(index_dataset):
@@ -78,7 +86,7 @@ def test_legacy_sampling_reproduces_keras_video(index_dataset):
     gen = make(pattern, nb_frames=5, batch_size=9, target_shape=(64, 48), shuffle=False, sampling="legacy")
     x, _ = gen[0]
     for k, clip in enumerate(x):
-        path = gen.samples[int(gen._order[k])].path
+        path = gen.files[k]                  # shuffle=False: epoch order is the sorted file list
         assert [read_index(f) for f in clip] == legacy_indices(lengths[path], 5).tolist()
 
 
@@ -90,7 +98,7 @@ def test_short_video_is_padded_and_logged_once(index_dataset, caplog):
     short = [s for s in gen.samples if s.path.endswith("gamma/v2.avi")][0]
     assert short.indices.tolist() == [0, 1, 1, 2, 2]
     x, _ = gen[0]
-    clip = x[[int(i) for i in gen._order].index(gen.samples.index(short))]
+    clip = x[gen.files.index(short.path)]    # shuffle=False: epoch order is the sorted file list
     assert [read_index(f) for f in clip] == [0, 1, 1, 2, 2]
 
 
@@ -107,14 +115,24 @@ def test_grey_frames_use_luma_weights(index_dataset):
     np.testing.assert_array_equal(xg[..., 0], want)
 
 
+def _epoch_lengths(gen):
+    """Video lengths in the order one epoch serves them: every video has its own length and
+    uniform sampling ends on its last frame, so the last frame of a clip names the video."""
+    return [read_index(clip[-1]) + 1 for b in range(len(gen)) for clip in gen[b][0]]
+
+
 def test_shuffle_is_seeded_and_changes_per_epoch(index_dataset):
-    pattern, _ = index_dataset
+    pattern, lengths = index_dataset
+    assert len(set(lengths.values())) == 9
     a = make(pattern, nb_frames=2, batch_size=3, target_shape=(32, 24), seed=3)
     b = make(pattern, nb_frames=2, batch_size=3, target_shape=(32, 24), seed=3)
-    assert a._order.tolist() == b._order.tolist()
-    first = a._order.tolist()
+    first = _epoch_lengths(a)
+    assert sorted(first) == sorted(lengths.values())      # each video once
+    assert first == _epoch_lengths(b)
+    assert first != [lengths[p] for p in sorted(lengths)]          # not the unshuffled order
     a.on_epoch_end()
-    assert sorted(a._order.tolist()) == sorted(first) and a._order.tolist() != first
+    second = _epoch_lengths(a)
+    assert sorted(second) == sorted(first) and second != first
 
 
 def test_next_is_endless_and_calls_on_epoch_end(index_dataset):
@@ -124,7 +142,8 @@ def test_next_is_endless_and_calls_on_epoch_end(index_dataset):
     for _ in range(7):
         x, y = next(gen)
         assert x.shape[0] == 4
-    assert gen.epoch == 2 and gen._current == 1
+    assert gen.epoch == 2
+    np.testing.assert_array_equal(next(gen)[0], gen[1][0])    # 8th call: batch 1 of the third epoch
     assert len(list(iter(gen))) == 3        # plain iteration is one epoch
 
 
@@ -181,10 +200,22 @@ def test_legacy_image_data_generator_interface(index_dataset):
     pattern, _ = index_dataset
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
-    idg = ImageDataGenerator(horizontal_flip=True, rotation_range=10)
-    gen = make(pattern, nb_frames=3, batch_size=3, target_shape=(32, 24), transformation=idg, seed=2)
-    x, _ = gen[0]
-    assert x.shape == (3, 3, 24, 32, 3) and np.isfinite(x).all()
+    kw = dict(nb_frames=3, batch_size=9, target_shape=(32, 24), seed=2, shuffle=False)
+    plain, _ = make(pattern, **kw)[0]
+    # a flip drawn per clip (probability 1/2): each clip is the untransformed one or its exact mirror
+    x, _ = make(pattern, transformation=ImageDataGenerator(horizontal_flip=True), **kw)[0]
+    assert x.shape == (9, 3, 24, 32, 3) and np.isfinite(x).all()
+    flipped = 0
+    for a, b in zip(x, plain):
+        same, mirror = np.array_equal(a, b), np.array_equal(a, b[:, :, ::-1])
+        assert same or mirror                 # every frame of a clip treated alike
+        flipped += mirror and not same
+    assert 0 < flipped < 9
+    # a rotation of up to 10 degrees: every clip changes
+    x, _ = make(pattern, transformation=ImageDataGenerator(rotation_range=10), **kw)[0]
+    assert x.shape == (9, 3, 24, 32, 3) and np.isfinite(x).all()
+    for a, b in zip(x, plain):
+        assert not np.allclose(a, b, atol=1e-3)
 
 
 def test_frame_cache_stays_under_budget(index_dataset):
@@ -234,26 +265,30 @@ def test_bad_files_are_reported_and_replaced(index_dataset, tmp_path, caplog):
         make(str(work / "{classname}" / "*.*"), nb_frames=4, target_shape=(32, 24), on_error="raise")
 
 
-def test_decode_failure_is_replaced_by_same_class(index_dataset, monkeypatch):
+def test_decode_failure_is_replaced_by_same_class(index_dataset, tmp_path):
+    """A file that goes bad after indexing fails at decode time: replaced by a video of its class, or raised."""
+    import shutil
+    from pathlib import Path
+
     pattern, _ = index_dataset
-    gen = make(pattern, nb_frames=3, batch_size=9, target_shape=(32, 24), shuffle=False)
-    victim = gen.samples[0].path
-    real = gen.decoder.decode
-
-    def failing(requests):
-        out = real(requests)
-        return [gpuvideo.VideoError(info.path, "simulated corrupt packet") if info.path == victim else r
-                for (info, _), r in zip(requests, out)]
-
-    monkeypatch.setattr(gen.decoder, "decode", failing)
+    work = tmp_path / "ds"
+    shutil.copytree(Path(pattern).parent.parent, work)
+    kw = dict(nb_frames=3, batch_size=9, target_shape=(32, 24), shuffle=False)
+    gen = make(str(work / "{classname}" / "*.*"), **kw)
+    strict = make(str(work / "{classname}" / "*.*"), on_error="raise", **kw)
+    victim = gen.files[0]                    # shuffle=False: the first sample of the epoch
+    assert victim == str(work / "alpha" / "v0.mp4") and not gen.bad_files
+    Path(victim).write_bytes(b"\0" * 4096)   # corrupt on disk after indexing
     x, y = gen[0]
     assert x.shape[0] == 9 and victim in gen.bad_files
-    assert y[0].argmax() == gen.samples[0].label      # replacement keeps the label
-    assert gen.batch_info(0)[0].path != victim and gen.batch_info(0)[0].label == gen.classes[gen.samples[0].label]
-    gen.decoding = gen.decoding.replace(on_error="raise")
-    monkeypatch.setattr(gen, "report", gpuvideo.errors.BadInputReport())
-    with pytest.raises(gpuvideo.VideoError, match="simulated"):
-        gen[0]
+    assert [b.stage for b in gen.bad_files.items()] == ["decode"]
+    assert gen.classes[int(y[0].argmax())] == "alpha"             # replacement keeps the label
+    # ... and is another alpha video (v1: 60 frames, v2: 45): its clip ends on that video's last frame
+    assert read_index(x[0][-1]) + 1 in (LENGTHS["alpha"][1], LENGTHS["alpha"][2])
+    info = gen.batch_info(0)[0]                                   # the public view agrees
+    assert info.path != victim and info.label == "alpha" and read_index(x[0][-1]) == info.frames[-1]
+    with pytest.raises(gpuvideo.VideoError, match="v0.mp4"):
+        strict[0]
 
 
 def test_errors_for_bad_arguments(index_dataset, tmp_path):
@@ -284,8 +319,6 @@ def test_sliding_windows_return_their_own_frames(index_dataset):
                                   window_stride=2, index_cache=None, progress=False, split_val=0.34, seed=0)
     val = whole.get_validation_generator()
     assert val.window_stride == 2 and val.sequence_time is None and isinstance(val, SlidingFrameGenerator)
-
-
 def test_use_headers_false_counts_frames_by_decoding(index_dataset, monkeypatch):
     """keras_video's use_headers=False reaches the indexer: frames are counted by decoding."""
     import gpuvideo.probe as probe_mod

@@ -182,16 +182,73 @@ def test_truncated_fill_keeps_batches_full(long_avi, tmp_path):
     bad = gen.bad_frames.frames(info.path)
     assert bad and bad == list(range(bad[0], 118))
     first_bad = bad[0]
-    idx = np.concatenate([spelled(b) for b in batches])
-    for wid, got in enumerate(idx[:gen.num_windows]):
+    xs = np.concatenate(batches)[:gen.num_windows]
+    idx = spelled(xs)
+    filled = 0
+    for wid, got in enumerate(idx):
         frames = window_frames(4 * wid, 6)
         ok = frames < first_bad
-        if ok.all():
-            # frames before the cut; the very last decodable one may be partial
-            assert np.array_equal(got[frames < first_bad - 1], frames[frames < first_bad - 1])
-        elif ok.any():   # completed from the nearest decodable frame of the window
-            assert np.array_equal(got[~ok][:1] >= 0, [True])
+        # frames before the cut; the very last decodable one may be partial
+        assert np.array_equal(got[frames < first_bad - 1], frames[frames < first_bad - 1])
+        if ok.any() and not ok.all():
+            # completed from the nearest decodable frame of the window: here the last one before the cut
+            src = nearest_decodable(frames, bad)
+            assert [src[p] for p in np.flatnonzero(~ok)] == [int(ok.sum()) - 1] * int((~ok).sum())
+            for p in np.flatnonzero(~ok):
+                np.testing.assert_array_equal(xs[wid, p], xs[wid, src[p]], err_msg=f"window {wid} position {p}")
+            filled += 1
+    assert filled > 0
     assert (info.path, 117) in gen.bad_frames.items()
+
+
+def nearest_decodable(frames, bad):
+    """Per position of a window (frame indices), the position of the nearest frame not in ``bad``;
+    on a tie the earlier one."""
+    good = [q for q, f in enumerate(frames) if int(f) not in set(bad)]
+    return [min(good, key=lambda q: (abs(q - p), q)) for p in range(len(frames))]
+
+
+def test_fill_takes_the_nearest_decodable_frame_earlier_on_ties(tmp_path):
+    """Frames missing inside a video (MJPEG packets removed, index of the whole file kept): gaps of 1, 2 and 3
+    frames give ties (earlier frame), nearer frames on both sides, and runs filled from one frame."""
+    import av
+
+    src = write_index_video(tmp_path / "full.avi", 60, codec="mjpeg")
+    info = probe(str(src))
+    drop = {19, 30, 31, 50, 51, 52}
+    gaps = tmp_path / "gaps.avi"
+    with av.open(str(src)) as inp, av.open(str(gaps), "w") as out:
+        template = inp.streams.video[0]
+        stream = (out.add_stream_from_template(template) if hasattr(out, "add_stream_from_template")
+                  else out.add_stream(template=template))      # PyAV < 13
+        n = 0
+        for packet in inp.demux(template):
+            if packet.dts is None:
+                continue
+            if n not in drop:
+                packet.stream = stream
+                out.mux(packet)
+            n += 1
+    gen = make(dataclasses.replace(info, path=str(gaps)), None, length=5, stride=1, batch_size=8,
+               on_bad_frames="fill", complete_last_batch=False)
+    xs = np.concatenate(all_batches(gen))
+    assert gen.bad_frames.frames(str(gaps)) == sorted(drop)
+    assert len(xs) == gen.num_windows == 56
+    # written out for a few windows: [start .. start+4] with the gaps filled
+    want = {15: [15, 16, 17, 18, 18], 16: [16, 17, 18, 18, 20], 17: [17, 18, 18, 20, 21],
+            28: [28, 29, 29, 32, 32], 48: [48, 49, 49, 49, 49], 49: [49, 49, 49, 53, 53],
+            47: [47, 48, 49, 49, 49], 50: [53, 53, 53, 53, 54]}
+    for wid, frames in want.items():
+        assert spelled(xs[wid:wid + 1])[0].tolist() == frames, wid
+    ties = 0
+    for wid in range(gen.num_windows):
+        frames = window_frames(wid, 5)
+        src = nearest_decodable(frames, drop)
+        assert spelled(xs[wid:wid + 1])[0].tolist() == [int(frames[q]) for q in src], wid
+        for p, q in enumerate(src):
+            np.testing.assert_array_equal(xs[wid, p], xs[wid, q])
+            ties += q < p and p + (p - q) < 5 and int(frames[p + (p - q)]) not in drop
+    assert ties > 0
 
 
 def test_truncated_skip_replaces_windows(long_avi, tmp_path):
