@@ -21,7 +21,7 @@ from .errors import VideoError
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2     # 2: VideoInfo.time_base
 
 
 @dataclass
@@ -31,7 +31,9 @@ class VideoInfo:
     ``pts`` holds the presentation timestamps (stream time base) of every frame in
     presentation order, or is empty when the container gives none (then frames
     are counted from the start and the file is never seeked). ``keyframes`` are
-    0-based frame indices of keyframes, ascending.
+    0-based frame indices of keyframes, ascending. ``time_base``: ``(num, den)``
+    of the video stream, so frame ``f`` is shown at ``pts[f] * num / den``
+    seconds (None when the container gives none).
     """
     path: str
     frame_count: int
@@ -43,6 +45,7 @@ class VideoInfo:
     header_frame_count: int
     keyframes: list[int] = field(default_factory=list)
     pts: list[int] = field(default_factory=list)
+    time_base: tuple[int, int] | None = None
 
     @property
     def duration(self) -> float:
@@ -62,6 +65,8 @@ class VideoInfo:
     def from_json(cls, d: dict) -> "VideoInfo":
         d = dict(d)
         d["pts"] = _unpack_pts(d["pts"])
+        if d.get("time_base") is not None:
+            d["time_base"] = tuple(d["time_base"])
         return cls(**d)
 
 
@@ -122,6 +127,8 @@ def probe(path: str, count_by_decoding: bool = False) -> VideoInfo:
             log.warning("%s: stream ends early after %d frames (%s)", path, len(pts), e)
         width, height = cc.width, cc.height
         codec, pix_fmt = cc.name, str(cc.pix_fmt)
+        tb = stream.time_base
+        time_base = (tb.numerator, tb.denominator) if tb else None
     count = len(pts)
     if count == 0:
         raise VideoError(path, "no frames")
@@ -141,7 +148,7 @@ def probe(path: str, count_by_decoding: bool = False) -> VideoInfo:
         pts = []
     return VideoInfo(path=path, frame_count=count, fps=fps, width=width, height=height,
                      codec=codec, pix_fmt=pix_fmt, header_frame_count=header,
-                     keyframes=keyframes, pts=pts)
+                     keyframes=keyframes, pts=pts, time_base=time_base)
 
 
 def default_cache_path() -> Path:

@@ -130,6 +130,34 @@ def write_index_video(path, nb_frames: int, width: int = 160, height: int = 120,
     return write_video(path, (index_frame(i, width, height) for i in range(nb_frames)), fps, codec)
 
 
+def write_timed_video(path, frames: Iterable[np.ndarray], times: Sequence[float]) -> Path:
+    """Encode RGB uint8 frames to a Matroska file (H.264) where frame ``i`` is shown at ``times[i]`` seconds
+    (millisecond time base): a variable-frame-rate video. ``times`` must increase."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ms = [int(round(t * 1000)) for t in times]
+    if any(b <= a for a, b in zip(ms, ms[1:])):
+        raise ValueError("times must increase by at least 1 ms")
+    tb = Fraction(1, 1000)
+    with av.open(str(path), mode="w", format="matroska") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = tb
+        stream.options = {"preset": "veryfast", "bf": "2", "g": "12"}
+        for frame, pts in zip(frames, ms):
+            if stream.width == 0:
+                stream.height, stream.width = frame.shape[:2]
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf.pts, vf.time_base = pts, tb
+            for packet in stream.encode(vf):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
 # --------------------------------------------------------------------------- moving shapes
 
 #: class name -> unit direction (dx, dy) in image coordinates

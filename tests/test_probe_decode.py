@@ -100,7 +100,7 @@ def test_cache_is_json_keyed_by_size_and_mtime(tmp_path, index_videos, monkeypat
     out = _index([str(video), str(bad)], cache_file)
     assert out[str(video)].frame_count == 60 and isinstance(out[str(bad)], VideoError)
     data = json.loads(cache_file.read_text())
-    assert data["version"] == 1 and len(data["entries"]) == 2
+    assert data["version"] == 2 and len(data["entries"]) == 2
 
     import gpuvideo.probe as probe_mod
     calls = []
