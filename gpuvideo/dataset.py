@@ -28,6 +28,7 @@ from .errors import BadInputReport, VideoError
 from .ops import array_module, is_device_array, to_host
 from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions
 from .parallel import ThreadMap
+from .rows import PredictionRows
 from .sharding import resolve_shard, shard
 
 log = logging.getLogger("gpuvideo")
@@ -60,7 +61,7 @@ class EndlessIterator:
     next = __next__
 
 
-class VideoDataset(EndlessIterator, keras.utils.PyDataset):
+class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
     """Batches ``x`` ``(B,) + sample_shape`` float32 (CuPy with ``device_batches`` on the GPU backend), and
     ``y`` from :meth:`_targets` (batches are ``x`` alone when it returns None).
 
@@ -68,6 +69,7 @@ class VideoDataset(EndlessIterator, keras.utils.PyDataset):
     largest shard's size, so every worker runs the same number of steps). The
     last batch is completed from the start of the epoch order, or shorter with
     ``complete_last_batch=False``. Subclasses call :meth:`_start` once their samples exist.
+    ``row_info``/``rows`` (:mod:`gpuvideo.rows`) map the rows of ``model.predict`` to files and frames.
     """
 
     def __init__(self, frames: FrameOptions, decoding: DecodeOptions, batching: BatchOptions,

@@ -1,35 +1,41 @@
 """``VideoFrameGenerator``: keras_video's generator, same parameters, without its bugs.
 
-Data path: :mod:`~gpuvideo.discovery` finds files, :mod:`~gpuvideo.probe`
-indexes them (cached), :mod:`~gpuvideo.splits` splits them, :mod:`~gpuvideo.sampling`
-chooses frame indices, and :class:`~gpuvideo.dataset.VideoDataset` decodes and batches.
+Data path: a :mod:`~gpuvideo.sources` names the videos and their targets (class
+folders found by :mod:`~gpuvideo.discovery`, a list of files, or a table),
+:mod:`~gpuvideo.probe` indexes them (cached), :mod:`~gpuvideo.splits` splits them,
+:mod:`~gpuvideo.sampling` chooses frame indices, and
+:class:`~gpuvideo.dataset.VideoDataset` decodes and batches.
 """
 from __future__ import annotations
 
 import copy
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .cache import DEFAULT_CACHE_BYTES
 from .dataset import VideoDataset
-from .discovery import find_files
 from .errors import VideoError
 from .options import AugmentOptions, BatchOptions, ClipOptions, DecodeOptions, FrameOptions
 from .probe import VideoInfo, index_videos, open_cache
 from .sampling import clip_indices
+from .sources import Item, Source, file_source, folder_source
 from .splits import split_files
+from .timestamps import frame_times, frames_between
 
 log = logging.getLogger("gpuvideo")
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One clip: ``indices`` (int64) of frames to read from ``path``, class number ``label``."""
+    """One clip: ``indices`` (int64) of frames to read from ``path``, class number ``label`` (0 when the
+    source has no single class per video), ``row`` of its target in the source (-1: none)."""
     path: str
     label: int
     indices: np.ndarray
+    row: int = -1
 
 
 class VideoFrameGenerator(VideoDataset):
@@ -72,6 +78,11 @@ class VideoFrameGenerator(VideoDataset):
 
     Output of ``gen[i]``: ``x`` float32 ``(batch_size, nb_frames, height, width, nb_channel)``,
     ``y`` float32 one-hot ``(batch_size, classes_count)`` in sorted class order.
+
+    Other sources of videos (``source=``, a :class:`~gpuvideo.sources.Source`, replaces
+    ``glob_pattern``/``classes``): :meth:`for_prediction` (unlabelled files, ``x`` only,
+    for ``model.predict``; ``gen.rows()`` maps output rows to files and frames) and
+    :meth:`from_dataframe` (labels from a table: classes, several labels, numbers, segments).
     """
 
     def __init__(self, rescale=1 / 255.0, nb_frames: int = 5, classes: list | None = None,
@@ -84,7 +95,8 @@ class VideoFrameGenerator(VideoDataset):
                  cache_bytes: int = DEFAULT_CACHE_BYTES, index_cache=True, decode_threads: int | None = None,
                  progress: bool = True, complete_last_batch: bool = True, workers: int = 1,
                  use_multiprocessing: bool = False, max_queue_size: int = 10, shard_index: int | None = None,
-                 num_shards: int | None = None, backend: str = "auto", device_batches: bool = False):
+                 num_shards: int | None = None, backend: str = "auto", device_batches: bool = False,
+                 source: Source | None = None):
         args = dict(locals())
         if split is not None:
             if split_val is not None:
@@ -99,23 +111,87 @@ class VideoFrameGenerator(VideoDataset):
                          workers, use_multiprocessing, max_queue_size)
         if self.num_shards > 1 and seed is None and (split_val or split_test or shuffle):
             raise ValueError("with several shards give seed=, so that every worker splits and orders alike")
-        self.glob_pattern = glob_pattern
+        self.glob_pattern = glob_pattern if source is None else None
         self.use_headers = bool(use_headers)
         self.split_val, self.split_test = split_val, split_test
 
-        classes, files = find_files(glob_pattern, classes)
-        self._infos = self._index([f for fs in files.values() for f in fs], index_cache, progress)
-        usable = {c: [f for f in fs if f in self._infos] for c, fs in files.items()}
-        empty = [c for c, fs in usable.items() if not fs]
-        if empty:
-            raise FileNotFoundError(f"no readable video for class(es) {empty} with pattern {glob_pattern!r}; "
-                                    f"unreadable: {[b.path for b in self.report.files()]}")
-        self._classes = list(classes)
-        train, val, test = split_files(usable, split_val, split_test, seed)
+        self._source = source if source is not None else folder_source(glob_pattern, classes)
+        self._infos = self._index(self._source.paths(), index_cache, progress)
+        self._classes = list(self._source.classes or [])
+        items = [it for it in self._source.items if it.path in self._infos]
+        self._check_usable(items)
+        self._items = [(it, *self._span(it)) for it in items]
+        train, val, test = split_files(self._source.groups(items), split_val, split_test, seed)
         self._split_files = {"train": train, "validation": val, "test": test}
-        self.validation = [f for c in classes for f in val[c]]
-        self.test = [f for c in classes for f in test[c]]
+        self.validation = [f for fs in val.values() for f in fs]
+        self.test = [f for fs in test.values() for f in fs]
         self._use_split("train")
+
+    # ------------------------------------------------------------------ other sources of videos
+    @classmethod
+    def for_prediction(cls, videos, **kwargs):
+        """A generator for ``model.predict``: ``x`` only, every sample once, in a fixed order.
+
+        ``videos``: a path, a list of paths (in that order), a glob (sorted
+        matches; with ``{classname}`` the class names stay known in :meth:`rows`),
+        or a table (DataFrame or CSV path, with ``x_col``, ``directory`` and the
+        segment columns of :meth:`from_dataframe`). Rows follow the videos' order;
+        the sliding generator gives each video's windows in turn. ``shuffle`` and
+        ``complete_last_batch`` are False, there is no split, no transformation and
+        one shard unless ``shard_index``/``num_shards`` are given. Other keyword
+        arguments are the constructor's. ``gen.rows()`` maps output rows to files
+        and frames. Unreadable files found while indexing have no row (they are in
+        ``bad_files``); a video that fails to decode later keeps its row, filled
+        with zeros and flagged ``bad`` in :meth:`rows`.
+        """
+        from .tables import TABLE_ARGS, is_table, table_source
+
+        for name in ("split", "split_val", "split_test", "transformation", "class_balance"):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"for_prediction takes no {name}")
+        for name in ("shuffle", "complete_last_batch"):
+            if kwargs.pop(name, False):
+                raise ValueError(f"for_prediction sets {name}=False (one output row per sample, in order)")
+        table = {k: kwargs.pop(k) for k in TABLE_ARGS if k in kwargs}
+        if is_table(videos):
+            source = table_source(videos, class_mode=None, **table)
+        elif table:
+            raise ValueError(f"{sorted(table)} are for tables (a DataFrame or a CSV path)")
+        else:
+            source = file_source(videos, kwargs.pop("classes", None))
+        if kwargs.get("shard_index") is None and kwargs.get("num_shards") is None:
+            kwargs.update(shard_index=0, num_shards=1)
+        gen = cls(shuffle=False, complete_last_batch=False, source=source.without_targets(), **kwargs)
+        gen._predicting = True
+        return gen
+
+    @classmethod
+    def from_dataframe(cls, dataframe, directory=None, x_col: str = "filename", y_col="class", *,
+                       class_mode: str | None = "categorical", classes=None, label_sep: str | None = None,
+                       start_col: str | None = None, end_col: str | None = None, segment_unit: str = "frame",
+                       **kwargs):
+        """A generator whose videos and targets come from a table (Keras's ``flow_from_dataframe`` names).
+
+        ``dataframe``: a pandas ``DataFrame`` or a CSV path; one row per sample.
+        ``x_col``: video paths, relative ones joined to ``directory`` (None: the
+        current folder, or the CSV file's folder). ``class_mode``:
+        ``"categorical"`` (one-hot ``y``; multi-hot when cells hold lists or,
+        with ``label_sep``, strings like ``"run|jump"``), ``"binary"``,
+        ``"sparse"``, ``"raw"`` (numbers, ``y_col`` one column whose cells may be
+        arrays, or a list of columns) or None. ``classes``: names and order of the
+        classes (rows with other labels are left out). ``start_col``/``end_col``:
+        a segment per row, in ``segment_unit`` ``"frame"`` (both ends included) or
+        ``"second"`` (``start <= t < end``, the file's own timestamps); its frames
+        are sampled inside it. Splits keep all rows of a video together (per class
+        when every video has one class). Files that do not exist are reported in
+        ``bad_files`` (logged once) and their rows left out. Other keyword
+        arguments are the constructor's; see :mod:`gpuvideo.tables`.
+        """
+        from .tables import table_source
+
+        source = table_source(dataframe, directory, x_col, y_col, class_mode, classes, label_sep, start_col,
+                              end_col, segment_unit)
+        return cls(source=source, **kwargs)
 
     # ------------------------------------------------------------------ indexing and samples
     def _clip_options(self, args: dict) -> ClipOptions:
@@ -124,8 +200,12 @@ class VideoFrameGenerator(VideoDataset):
 
     def _index(self, paths: list[str], index_cache, progress: bool) -> dict[str, VideoInfo]:
         out = {}
-        found = index_videos(paths, open_cache(index_cache), count_by_decoding=not self.use_headers,
-                             progress=progress)
+        for path in [p for p in paths if not os.path.isfile(p)]:
+            if self.decoding.on_error == "raise":
+                raise VideoError(path, "file not found")
+            self.report.add_file(path, "index", "file not found")
+        found = index_videos([p for p in paths if os.path.isfile(p)], open_cache(index_cache),
+                             count_by_decoding=not self.use_headers, progress=progress)
         for path, res in found.items():
             if isinstance(res, VideoError):
                 if self.decoding.on_error == "raise":
@@ -135,13 +215,39 @@ class VideoFrameGenerator(VideoDataset):
                 out[path] = res
         return out
 
+    def _check_usable(self, items: list[Item]) -> None:
+        """Raise ``FileNotFoundError`` when no video, or no video of a class, can be read."""
+        unreadable = [b.path for b in self.report.files()]
+        if not items:
+            raise FileNotFoundError(f"no readable video in {self._source.describe}; unreadable: {unreadable}")
+        if self._source.single_label and self._source.targets is not None:
+            empty = sorted(set(self._classes) - {self._classes[it.group] for it in items})
+            if empty:
+                raise FileNotFoundError(f"no readable video for class(es) {empty} with pattern "
+                                        f"{self._source.describe}; unreadable: {unreadable}")
+
+    def _span(self, item: Item) -> tuple[int, int]:
+        """``(first frame, frame count)`` of an item: the whole video or its segment."""
+        info = self._infos[item.path]
+        if item.segment is None:
+            return 0, info.frame_count
+        start, end = item.segment
+        if self._source.unit == "second":
+            first, last = frames_between(frame_times(info), start, end)
+        else:
+            first, last = int(start), min(int(end), info.frame_count - 1)
+        if last < first:
+            raise ValueError(f"{item.path}: segment {start}..{end} ({self._source.unit}s) holds no frame of the "
+                             f"video ({info.frame_count} frames, {info.duration:.2f} s)")
+        return first, last - first + 1
+
     def _use_split(self, kind: str) -> None:
-        files = self._split_files[kind]
+        files = {f for fs in self._split_files[kind].values() for f in fs}
         self._kind = kind
-        self._all_samples = [s for label, c in enumerate(self._classes) for f in files[c]
-                             for s in self._samples_for(self._infos[f], label)]
+        self._all_samples = [Sample(it.path, it.group, frames, it.row) for it, first, count in self._items
+                             if it.path in files for frames in self._clips(self._infos[it.path], first, count)]
         if not self._all_samples:
-            raise ValueError(f"the {kind} split of {self.glob_pattern!r} holds no sample")
+            raise ValueError(f"the {kind} split of {self._source.describe} holds no sample")
         self._by_label: dict[int, list[int]] = {}
         for i, s in enumerate(self._all_samples):
             self._by_label.setdefault(s.label, []).append(i)
@@ -153,37 +259,55 @@ class VideoFrameGenerator(VideoDataset):
         """Frames decoded per sample (the optical-flow generator needs one more)."""
         return self.clip.nb_frames
 
-    def _samples_for(self, info: VideoInfo, label: int) -> list[Sample]:
-        """Samples of one video: a single clip here; the sliding generator makes windows."""
+    def _clips(self, info: VideoInfo, first: int, count: int) -> list[np.ndarray]:
+        """Frame indices of each sample of frames ``first .. first + count - 1`` of a video: one clip here;
+        the sliding generator makes windows."""
         n = self._frames_per_sample()
-        if info.frame_count < n:
-            log.info("%s has %d frames, fewer than %d: frames are repeated", info.path, info.frame_count, n)
-        return [Sample(info.path, label, clip_indices(info.frame_count, n, self.clip.sampling))]
+        if count < n:
+            log.info("%s has %d frames, fewer than %d: frames are repeated", _where(info, first, count), count, n)
+        return [first + clip_indices(count, n, self.clip.sampling)]
 
     # ------------------------------------------------------------------ VideoDataset hooks
     def _request(self, sample: int):
         s = self._all_samples[sample]
         return self._infos[s.path], s.indices
 
-    def _label_name(self, sample: int) -> str:
-        return self._classes[self._all_samples[sample].label]
+    def _label_name(self, sample: int) -> str | None:
+        return self._source.label_name(self._all_samples[sample].row)
 
     def _targets(self, ids: list[int]):
-        y = np.zeros((len(ids), len(self._classes)), np.float32)
-        y[np.arange(len(ids)), [self._all_samples[i].label for i in ids]] = 1.0
-        return y
+        if self._source.targets is None:
+            return None
+        return self._source.targets[[self._all_samples[i].row for i in ids]]
 
     def _replace(self, sample: int, tried: int, state: dict) -> int:
         """The next video of the same class (in file order) that is not known to be unusable."""
-        peers = self._by_label[self._all_samples[sample].label]
+        label = self._all_samples[sample].label
+        peers = self._by_label[label]
         pos = peers.index(sample)
         for k in range(1, len(peers) + 1):
             cand = peers[(pos + k) % len(peers)]
             if not self._is_bad(cand):
                 return cand
-        cls = self._classes[self._all_samples[sample].label]
-        raise VideoError(self._all_samples[sample].path, f"every video of class {cls!r} is unusable; "
+        what = f"class {self._classes[label]!r}" if self._source.single_label and self._classes else "the dataset"
+        raise VideoError(self._all_samples[sample].path, f"every video of {what} is unusable; "
                                                          f"see the generator's bad_files")
+
+    _predicting = False     # set by for_prediction: rows are kept, never replaced
+
+    def _is_bad(self, sample: int) -> bool:
+        return False if self._predicting else super()._is_bad(sample)
+
+    def _usable(self, sample: int, request, result, positions):
+        clip = super()._usable(sample, request, result, positions)
+        if clip is None and self._predicting:      # reported in bad_files; the row stays, as zeros
+            n = len(request.indices) if positions is None else len(positions)
+            w, h = self.frames.target_shape
+            clip = np.zeros((n, h, w, self._decode_channels()), np.uint8)
+            if self._keep_on_device():
+                import cupy
+                clip = cupy.asarray(clip)
+        return clip
 
     # ------------------------------------------------------------------ keras_video compatibility
     @property
@@ -193,6 +317,7 @@ class VideoFrameGenerator(VideoDataset):
 
     @property
     def classes(self) -> list[str]:
+        """Class names (empty when the videos have no classes: unlabelled or numeric targets)."""
         return list(self._classes)
 
     @property
@@ -232,3 +357,9 @@ class VideoFrameGenerator(VideoDataset):
     def get_test_generator(self):
         """Generator over the test split: no augmentation, fixed order."""
         return self._derive("test")
+
+
+def _where(info: VideoInfo, first: int, count: int) -> str:
+    if first == 0 and count == info.frame_count:
+        return info.path
+    return f"{info.path} [frames {first}-{first + count - 1}]"

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 
-from .generator import Sample, VideoFrameGenerator
+import numpy as np
+
+from .generator import VideoFrameGenerator, _where
 from .options import ClipOptions
 from .probe import VideoInfo
 from .sampling import sliding_windows
@@ -29,9 +31,10 @@ class SlidingFrameGenerator(VideoFrameGenerator):
     def _clip_options(self, args: dict) -> ClipOptions:
         return ClipOptions.pick(args, **self._window)
 
-    def _samples_for(self, info: VideoInfo, label: int) -> list[Sample]:
+    def _clips(self, info: VideoInfo, first: int, count: int) -> list[np.ndarray]:
+        """Windows over frames ``first .. first + count - 1`` (the whole video, or a table's segment)."""
         n = self._frames_per_sample()
-        windows = sliding_windows(info.frame_count, info.fps, n, self.clip.sequence_time, self.clip.window_stride)
-        if info.frame_count < n:
-            log.info("%s has %d frames, fewer than %d: frames are repeated", info.path, info.frame_count, n)
-        return [Sample(info.path, label, w) for w in windows]
+        windows = sliding_windows(count, info.fps, n, self.clip.sequence_time, self.clip.window_stride)
+        if count < n:
+            log.info("%s has %d frames, fewer than %d: frames are repeated", _where(info, first, count), count, n)
+        return list(first + windows)
