@@ -158,7 +158,12 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
     # ------------------------------------------------------------------ which samples a batch holds
     def sample_at(self, position: int) -> int:
         """Sample id at ``position`` of this epoch's order (wrapping around this shard's samples)."""
-        return int(self._ids[self._order[position % len(self._ids)]])
+        return self._slot_sample(int(self._ids[self._order[position % len(self._ids)]]))
+
+    def _slot_sample(self, slot: int) -> int:
+        """The sample that entry ``slot`` of ``_ids`` serves this epoch: itself, unless a subclass's ids are
+        slots mapped to samples per epoch (class balancing, :mod:`gpuvideo.balance`)."""
+        return slot
 
     def _batch_ids(self, index: int) -> tuple[list[int], int]:
         n = len(self)

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cache import DEFAULT_CACHE_BYTES
+from .balance import BalancedDraw, ClassBalance, class_weight
 from .dataset import VideoDataset
 from .errors import VideoError
-from .options import AugmentOptions, BatchOptions, ClipOptions, DecodeOptions, FrameOptions
+from .options import AugmentOptions, BatchOptions, ClipOptions, DecodeOptions, FrameOptions, check_choice
 from .probe import VideoInfo, index_videos, open_cache
 from .sampling import clip_indices
-from .sources import Item, Source, file_source, folder_source
+from .sources import Item, Source, file_source, folder_source, item_span
 from .splits import split_files
-from .timestamps import frame_times, frames_between
 
 log = logging.getLogger("gpuvideo")
 
@@ -72,7 +72,9 @@ class VideoFrameGenerator(VideoDataset):
     ``'cpu'``: PyAV/FFmpeg; ``'gpu'``: DALI + NVDEC, files NVDEC cannot decode
     fall back to PyAV; ``'dali-cpu'``: DALI's CPU decoder, for tests),
     ``device_batches`` (with ``backend='gpu'``: batches stay on the GPU as CuPy
-    arrays; see :mod:`gpuvideo.adapters`), and Keras's ``workers``,
+    arrays; see :mod:`gpuvideo.adapters`), ``class_balance`` (None; ``'oversample'``
+    or ``'undersample'``: every class gets as many samples per epoch as the
+    largest, or smallest, class; see :mod:`gpuvideo.balance`), and Keras's ``workers``,
     ``use_multiprocessing``, ``max_queue_size``. The options are validated once,
     in :mod:`gpuvideo.options`.
 
@@ -96,7 +98,7 @@ class VideoFrameGenerator(VideoDataset):
                  progress: bool = True, complete_last_batch: bool = True, workers: int = 1,
                  use_multiprocessing: bool = False, max_queue_size: int = 10, shard_index: int | None = None,
                  num_shards: int | None = None, backend: str = "auto", device_batches: bool = False,
-                 source: Source | None = None):
+                 class_balance: str | None = None, source: Source | None = None):
         args = dict(locals())
         if split is not None:
             if split_val is not None:
@@ -109,18 +111,23 @@ class VideoFrameGenerator(VideoDataset):
                                             resize_in_decoder=False, on_bad_frames="skip"),
                          BatchOptions.pick(args), AugmentOptions.pick(args),
                          workers, use_multiprocessing, max_queue_size)
-        if self.num_shards > 1 and seed is None and (split_val or split_test or shuffle):
+        check_choice("class_balance", class_balance, ClassBalance)
+        if self.num_shards > 1 and seed is None and (split_val or split_test or shuffle or class_balance):
             raise ValueError("with several shards give seed=, so that every worker splits and orders alike")
         self.glob_pattern = glob_pattern if source is None else None
         self.use_headers = bool(use_headers)
         self.split_val, self.split_test = split_val, split_test
 
         self._source = source if source is not None else folder_source(glob_pattern, classes)
+        self.class_balance = class_balance
+        if class_balance and not self._has_classes():
+            raise ValueError(f"class_balance={class_balance!r} needs one class per video (class folders, or a "
+                             f"table with one class per row)")
         self._infos = self._index(self._source.paths(), index_cache, progress)
         self._classes = list(self._source.classes or [])
         items = [it for it in self._source.items if it.path in self._infos]
         self._check_usable(items)
-        self._items = [(it, *self._span(it)) for it in items]
+        self._items = [(it, *item_span(self._infos[it.path], it, self._source.unit)) for it in items]
         train, val, test = split_files(self._source.groups(items), split_val, split_test, seed)
         self._split_files = {"train": train, "validation": val, "test": test}
         self.validation = [f for fs in val.values() for f in fs]
@@ -226,21 +233,6 @@ class VideoFrameGenerator(VideoDataset):
                 raise FileNotFoundError(f"no readable video for class(es) {empty} with pattern "
                                         f"{self._source.describe}; unreadable: {unreadable}")
 
-    def _span(self, item: Item) -> tuple[int, int]:
-        """``(first frame, frame count)`` of an item: the whole video or its segment."""
-        info = self._infos[item.path]
-        if item.segment is None:
-            return 0, info.frame_count
-        start, end = item.segment
-        if self._source.unit == "second":
-            first, last = frames_between(frame_times(info), start, end)
-        else:
-            first, last = int(start), min(int(end), info.frame_count - 1)
-        if last < first:
-            raise ValueError(f"{item.path}: segment {start}..{end} ({self._source.unit}s) holds no frame of the "
-                             f"video ({info.frame_count} frames, {info.duration:.2f} s)")
-        return first, last - first + 1
-
     def _use_split(self, kind: str) -> None:
         files = {f for fs in self._split_files[kind].values() for f in fs}
         self._kind = kind
@@ -251,7 +243,9 @@ class VideoFrameGenerator(VideoDataset):
         self._by_label: dict[int, list[int]] = {}
         for i, s in enumerate(self._all_samples):
             self._by_label.setdefault(s.label, []).append(i)
-        self._start(len(self._all_samples))
+        self._draw = BalancedDraw(self._by_label, self.class_balance, self.seed) \
+            if self.class_balance and kind == "train" else None
+        self._start(self._draw.total if self._draw else len(self._all_samples))
         log.info("%s: %d classes, %d files, %d samples, %d batches", kind, len(self._classes),
                  len({s.path for s in self.samples}), len(self.samples), len(self))
 
@@ -293,6 +287,9 @@ class VideoFrameGenerator(VideoDataset):
         raise VideoError(self._all_samples[sample].path, f"every video of {what} is unusable; "
                                                          f"see the generator's bad_files")
 
+    def _slot_sample(self, slot: int) -> int:
+        return slot if self._draw is None else self._draw.sample(slot, self.epoch)
+
     _predicting = False     # set by for_prediction: rows are kept, never replaced
 
     def _is_bad(self, sample: int) -> bool:
@@ -312,8 +309,27 @@ class VideoFrameGenerator(VideoDataset):
     # ------------------------------------------------------------------ keras_video compatibility
     @property
     def samples(self) -> list[Sample]:
-        """This shard's samples; ``gen.samples[gen._order[k]]`` is the k-th of the epoch."""
+        """This shard's samples; ``gen.samples[gen._order[k]]`` is the k-th of the epoch. With
+        ``class_balance``, every sample of the split (the draws change each epoch; see ``batch_info``)."""
+        if self._draw is not None:
+            return list(self._all_samples)
         return [self._all_samples[i] for i in self._ids]
+
+    # ------------------------------------------------------------------ class balance
+    def _has_classes(self) -> bool:
+        return self._source.single_label and self._source.targets is not None and bool(self._source.classes)
+
+    def class_weight(self) -> dict[int, float]:
+        """``{class index: weight}`` for ``model.fit(class_weight=...)``: ``n / (classes * n_class)`` over this
+        generator's samples (clips or windows), so every class weighs the same in total."""
+        if not self._has_classes():
+            raise ValueError("class_weight needs one class per sample (class folders, or a table with one "
+                             "class per row); this generator has " +
+                             ("no targets" if self._source.targets is None else "several labels or numbers"))
+        counts = {k: 0 for k in range(len(self._classes))}
+        for s in self._all_samples:
+            counts[s.label] += 1
+        return class_weight(counts)
 
     @property
     def classes(self) -> list[str]:
@@ -347,6 +363,7 @@ class VideoFrameGenerator(VideoDataset):
         gen = copy.copy(self)
         gen.batching = self.batching.replace(shuffle=False)
         gen.augment = AugmentOptions(None)
+        gen.class_balance = None
         gen._use_split(kind)
         return gen
 

@@ -21,6 +21,8 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .discovery import PLACEHOLDER, find_files
+from .probe import VideoInfo
+from .timestamps import frame_times, frames_between
 
 SegmentUnit = Literal["frame", "second"]
 
@@ -114,3 +116,19 @@ def file_source(videos, classes: Sequence[str] | None = None) -> Source:
             raise ValueError("no video given")
         describe = f"{len(paths)} listed file(s)"
     return Source(tuple(Item(p) for p in paths), None, None, False, describe)
+
+
+def item_span(info: VideoInfo, item: Item, unit: SegmentUnit = "frame") -> tuple[int, int]:
+    """``(first frame, frame count)`` of ``item`` in its video ``info``: the whole video, or its segment (a
+    segment running past the end is cut there; one with no frame of the video raises ``ValueError``)."""
+    if item.segment is None:
+        return 0, info.frame_count
+    start, end = item.segment
+    if unit == "second":
+        first, last = frames_between(frame_times(info), start, end)
+    else:
+        first, last = int(start), min(int(end), info.frame_count - 1)
+    if last < first:
+        raise ValueError(f"{item.path}: segment {start}..{end} ({unit}s) holds no frame of the video "
+                         f"({info.frame_count} frames, {info.duration:.2f} s)")
+    return first, last - first + 1

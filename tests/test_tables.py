@@ -66,6 +66,8 @@ def test_several_labels_per_video_multi_hot(root, tmp_path):
     assert gen.classes == ["a", "b", "c"]
     for k, _, y in pairs(gen):
         assert y.tolist() == [float(c in labels[k]) for c in "abc"]
+    with pytest.raises(ValueError, match="class_weight"):
+        gen.class_weight()
     # the same from a CSV file with label_sep
     csv = tmp_path / "tags.csv"
     pd.DataFrame({"video": df.video, "tags": ["|".join(t) for t in labels]}).to_csv(csv, index=False)
