@@ -7,7 +7,7 @@ import pytest
 
 from gpuvideo import cli
 
-COMMANDS = ["demo", "bench", "inspect", "preview"]
+COMMANDS = ["demo", "bench", "inspect", "preview", "timeline"]
 
 
 @pytest.fixture(autouse=True)
@@ -84,12 +84,15 @@ def test_demo_long_prints_accuracy_and_rate(monkeypatch, tmp_path, capsys):
 
     def run_long_demo(workdir, epochs=4, seed=0):
         calls.update(workdir=str(workdir), epochs=epochs, seed=seed)
-        return {"accuracy": 0.93, "windows_per_second": 1234.5, "chance_accuracy": 0.7}
+        return {"accuracy": 0.93, "windows_per_second": 1234.5, "chance_accuracy": 0.7, "found_intervals": 4,
+                "true_intervals": 5, "timeline_agreement": 0.9512, "timeline_csv": "w/t.csv",
+                "timeline_png": "w/t.png", "model": "w/m.keras", "video": "w/v.mp4"}
     import gpuvideo.cli.demo
     monkeypatch.setattr(gpuvideo.cli.demo, "run_long_demo", run_long_demo)
     assert cli.main(["-q", "demo", "--long", "--workdir", str(tmp_path), "--epochs", "2", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "0.930" in out and "1234.5" in out and "windows per second" in out
+    assert "4 interval(s)" in out and "5 true" in out and "0.951" in out and "w/t.csv" in out and "w/t.png" in out
     assert calls == {"workdir": str(tmp_path), "epochs": 2, "seed": 3}
 
 

@@ -1,7 +1,7 @@
-"""Command line: ``gpuvideo demo | bench | inspect | preview`` (``gpuvideo COMMAND --help`` for each).
+"""Command line: ``gpuvideo demo | bench | inspect | preview | timeline`` (``gpuvideo COMMAND --help`` for each).
 
 One module per command (:mod:`.demo`, :mod:`.bench`, :mod:`.inspect`,
-:mod:`.preview`), each with ``add_parser(subparsers, common)`` and the
+:mod:`.preview`, :mod:`.timeline`), each with ``add_parser(subparsers, common)`` and the
 function the command runs; heavy imports happen only when a command runs.
 
 Exit codes: 0 success, 1 failure (including a demo that does not learn), 2 usage
@@ -22,7 +22,7 @@ from .. import __version__
 log = logging.getLogger("gpuvideo")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("demo", "bench", "inspect", "preview")
+COMMANDS = ("demo", "bench", "inspect", "preview", "timeline")
 
 
 class UsageError(Exception):

@@ -7,7 +7,11 @@
   over a texture and shakes during a few intervals (the anomalies); every frame
   is labelled, the model trains on windows of the first 75% of the video
   (``end_index``) and is evaluated on the last 25% (``start_index``), a window's
-  target being the label of its last frame (``target_frame="last"``).
+  target being the label of its last frame (``target_frame="last"``). It then
+  predicts on every window of the whole video and writes the per-frame timeline
+  (:mod:`gpuvideo.cli.timeline`): ``anomaly_timeline.csv``,
+  ``anomaly_timeline_intervals.csv`` and ``anomaly_timeline.png`` in the workdir,
+  with the model saved as ``anomaly_model.keras`` for ``gpuvideo timeline``.
 """
 from __future__ import annotations
 
@@ -47,6 +51,11 @@ def run(args) -> int:
         out.write(f"held-out accuracy: {res['accuracy']:.3f} (always guessing the majority class: "
                   f"{res['chance_accuracy']:.3f})\n")
         out.write(f"windows per second: {res['windows_per_second']:.1f} (while training)\n")
+        out.write(f"timeline of the whole video: {res['found_intervals']} interval(s) with score >= 0.5 "
+                  f"({res['true_intervals']} true anomalies); frames agreeing with the labels: "
+                  f"{res['timeline_agreement']:.3f} (held-out part)\n")
+        out.write(f"  per-frame scores: {res['timeline_csv']}\n  plot: {res['timeline_png']}\n")
+        out.write(f"  again with: gpuvideo timeline {res['model']} {res['video']} --out PREFIX\n")
         return EXIT_OK
     res = run_demo(workdir=args.workdir, data=args.data, epochs=args.epochs or 6, seed=args.seed,
                    progress=progress(args))
@@ -159,6 +168,7 @@ def run_long_demo(workdir, epochs: int = 3, seed: int = 0, nb_frames: int = 3000
     result = {"accuracy": float(acc), "chance_accuracy": max(positives, 1 - positives),
               "windows_per_second": trained / fit_s, "train_windows": trained, "fit_seconds": fit_s,
               "video": path, "frames": nb_frames}
+    result.update(_demo_timeline(model, path, labels, split, workdir, common))
     log.info("long-video demo: held-out accuracy %.3f (chance %.3f); training %.0f windows/s",
              result["accuracy"], result["chance_accuracy"], result["windows_per_second"])
     return result
@@ -179,3 +189,26 @@ def _anomaly_model(length: int):
     ])
     model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy", metrics=["accuracy"])
     return model
+
+
+def _demo_timeline(model, path: str, labels, split: int, workdir: Path, common: dict) -> dict:
+    """Per-frame scores of the whole video (windows every 2 frames) written next to the video, with the model."""
+    import numpy as np
+
+    from .timeline import predict_timeline, write_outputs
+
+    model_path = workdir / "anomaly_model.keras"
+    model.save(model_path)
+    args = {k: v for k, v in common.items() if k != "target_frame"}
+    tl = predict_timeline(model, path, stride=2, **args)
+    out = write_outputs(tl, workdir / "anomaly_timeline", 0.5, truth=labels,
+                        title="gpuvideo demo --long: per-frame anomaly score (mean of the windows covering "
+                              "each frame); black band: true anomalies")
+    held = np.arange(len(labels)) >= split
+    scores = tl.scores()
+    known = held & ~np.isnan(scores)
+    edges = np.diff(np.concatenate([[0], labels.astype(np.int8), [0]]))
+    log.info("timeline: %s, %s", out["csv"], out["png"])
+    return {"timeline_csv": str(out["csv"]), "timeline_png": str(out["png"]), "model": str(model_path),
+            "found_intervals": len(out["intervals"]), "true_intervals": int((edges == 1).sum()),
+            "timeline_agreement": float(((scores[known] >= 0.5) == labels[known].astype(bool)).mean())}
