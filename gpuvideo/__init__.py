@@ -30,7 +30,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {"generator", "sliding", "flow", "timeseries", "errors", "adapters", "sampling", "windows", "probe",
                "ops", "motion", "opticalflow", "synthetic", "decode", "farneback", "sharding", "options", "dataset",
-               "benchmarking", "cli"}
+               "benchmarking", "cli", "sources", "tables", "rows", "balance", "timeline", "timestamps"}
 
 __all__ = sorted(_EXPORTS) + ["generator", "sliding", "flow", "timeseries", "__version__"]
 

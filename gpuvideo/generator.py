@@ -118,6 +118,8 @@ class VideoFrameGenerator(VideoDataset):
         self.use_headers = bool(use_headers)
         self.split_val, self.split_test = split_val, split_test
 
+        if source is not None and classes is not None:
+            raise ValueError("classes goes with glob_pattern; a source names its own classes")
         self._source = source if source is not None else folder_source(glob_pattern, classes)
         self.class_balance = class_balance
         if class_balance and not self._has_classes():

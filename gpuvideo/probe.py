@@ -127,8 +127,7 @@ def probe(path: str, count_by_decoding: bool = False) -> VideoInfo:
             log.warning("%s: stream ends early after %d frames (%s)", path, len(pts), e)
         width, height = cc.width, cc.height
         codec, pix_fmt = cc.name, str(cc.pix_fmt)
-        tb = stream.time_base
-        time_base = (tb.numerator, tb.denominator) if tb else None
+        time_base = (stream.time_base.numerator, stream.time_base.denominator) if stream.time_base else None
     count = len(pts)
     if count == 0:
         raise VideoError(path, "no frames")

@@ -108,13 +108,13 @@ def file_source(videos, classes: Sequence[str] | None = None) -> Source:
         else:
             paths = [pattern]
         describe = repr(pattern)
-        if classes:
-            raise ValueError(f"classes given but {pattern!r} has no {PLACEHOLDER}")
     else:
         paths = [str(v) for v in videos]
         if not paths:
             raise ValueError("no video given")
         describe = f"{len(paths)} listed file(s)"
+    if classes:
+        raise ValueError(f"classes are read from a glob with {PLACEHOLDER}; {describe} has none")
     return Source(tuple(Item(p) for p in paths), None, None, False, describe)
 
 

@@ -131,6 +131,8 @@ def test_for_prediction_refuses_training_options(coded):
         VideoFrameGenerator.for_prediction(paths, split_val=0.2, **KW)
     with pytest.raises(FileNotFoundError, match="no video file matches"):
         VideoFrameGenerator.for_prediction(os.path.join(os.path.dirname(paths[0]), "*.mkv"), **KW)
+    with pytest.raises(ValueError, match="classes"):
+        VideoFrameGenerator.for_prediction(paths, classes=["a"], **KW)
     with pytest.raises(IndexError):
         VideoFrameGenerator.for_prediction(paths, nb_frames=2, **KW).row_info(3)
 
