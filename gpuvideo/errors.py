@@ -55,6 +55,7 @@ class BadInputReport:
         self._lock = threading.Lock()
         self._files: dict[str, BadVideo] = {}
         self._frames: dict[str, set[int]] = {}
+        self._counts: dict[str, int] = {}
 
     def add_file(self, path: str, stage: str, reason: str) -> bool:
         """Record an unusable video; returns False when it was already reported."""
@@ -74,6 +75,17 @@ class BadInputReport:
         if new:
             shown = ", ".join(map(str, new[:10])) + (", ..." if len(new) > 10 else "")
             log.warning("%s: %d frame(s) cannot be decoded (%s); %s", path, len(new), shown, action)
+
+    def count(self, event: str, n: int = 1) -> None:
+        """Count an event that is not a bad file, e.g. ``"dali_retries"`` (see :meth:`counts`)."""
+        with self._lock:
+            self._counts[event] = self._counts.get(event, 0) + n
+
+    def counts(self) -> dict[str, int]:
+        """Events counted so far: ``dali_fallback_files`` (files DALI failed on, decoded by PyAV from then
+        on), ``dali_retries`` and ``dali_device_errors`` (runs that failed for the device, not a file)."""
+        with self._lock:
+            return dict(self._counts)
 
     def has_file(self, path: str) -> bool:
         return path in self._files

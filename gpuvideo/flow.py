@@ -28,7 +28,7 @@ from .farneback.params import FarnebackParams
 from .flow_compat import keras_video_motion
 from .generator import VideoFrameGenerator
 from .motion import METHOD_ABS_DIFF, METHOD_DIFF_MASK, METHOD_FLOW_MASK, METHOD_OPTICAL_FLOW, motion_images
-from .ops import array_module, to_host
+from .ops import array_module, is_device_array, to_host
 from .options import Options
 
 log = logging.getLogger("gpuvideo")
@@ -132,6 +132,20 @@ class OpticalFlowGenerator(VideoFrameGenerator):
     def _sample_shape(self, clip) -> tuple:
         t, h, w, _ = clip.shape
         return (t - 1, h, w, 2 if self.motion.flow_output == "raw" else self.frames.nb_channel)
+
+    def _postprocess_many(self, clips: dict, x) -> None:
+        """Device batches: the motion images of every clip in one call (Farneback batched over all pairs)."""
+        first = next(iter(clips.values()))
+        if not is_device_array(first) or self.motion.flow_compat is not None:
+            return super()._postprocess_many(clips, x)
+        xp = array_module(first)
+        slots = list(clips)
+        m, rescale = self.motion, self.frames.rescale
+        images = motion_images(xp.stack([clips[s] for s in slots]), m.method, self.frames.nb_channel, m.farneback,
+                               m.flow_output, m.flow_backend)
+        if m.flow_output != "raw" and rescale is not None and rescale != 1:
+            images = images * xp.float32(rescale)
+        x[xp.asarray(slots)] = images
 
     def _postprocess(self, clip, out) -> None:
         """RGB uint8 ``(nb_frames + 1, H, W, 3)`` -> float32 ``(nb_frames, H, W, C)`` into ``out``."""

@@ -66,7 +66,10 @@ class VideoFrameGenerator(VideoDataset):
     ``'cpu'``: PyAV/FFmpeg; ``'gpu'``: DALI + NVDEC, files NVDEC cannot decode
     fall back to PyAV; ``'dali-cpu'``: DALI's CPU decoder, for tests),
     ``device_batches`` (with ``backend='gpu'``: batches stay on the GPU as CuPy
-    arrays; see :mod:`gpuvideo.adapters`), and Keras's ``workers``,
+    arrays; see :mod:`gpuvideo.adapters`), ``device_id`` (the GPU; default the
+    launcher's ``LOCAL_RANK``, else CuPy's current device), ``prefetch`` (batches
+    read ahead in a background thread; default 1 on the GPU backend with one
+    Keras worker, else 0), and Keras's ``workers``,
     ``use_multiprocessing``, ``max_queue_size``. The options are validated once,
     in :mod:`gpuvideo.options`.
 
@@ -84,7 +87,8 @@ class VideoFrameGenerator(VideoDataset):
                  cache_bytes: int = DEFAULT_CACHE_BYTES, index_cache=True, decode_threads: int | None = None,
                  progress: bool = True, complete_last_batch: bool = True, workers: int = 1,
                  use_multiprocessing: bool = False, max_queue_size: int = 10, shard_index: int | None = None,
-                 num_shards: int | None = None, backend: str = "auto", device_batches: bool = False):
+                 num_shards: int | None = None, backend: str = "auto", device_batches: bool = False,
+                 device_id: int | None = None, prefetch: int | None = None):
         args = dict(locals())
         if split is not None:
             if split_val is not None:

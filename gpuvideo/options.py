@@ -105,7 +105,12 @@ class DecodeOptions(Options):
     backend, batches stay CuPy arrays. ``max_open_readers``: idle open files kept
     per process. ``seek_cost``: a reader seeks only to skip more than this many
     frames. ``resize_in_decoder``: resize in FFmpeg's scaler while converting to RGB
-    (faster; pixels differ from OpenCV's by a few levels). ``on_error``: a video
+    (faster; pixels differ from OpenCV's by a few levels). ``device_id``: the GPU
+    that decodes and holds device batches (None: the launcher's ``LOCAL_RANK``,
+    else CuPy's current device). ``prefetch``: batches read ahead in a background
+    thread while the model trains on the current one (None: 1 on the GPU backend
+    with one Keras worker, else 0; Keras's own ``workers`` read ahead too).
+    ``on_error``: a video
     that cannot be used is ``'skip'``\\ ped (logged, reported, replaced) or
     ``'raise'``\\ s. ``on_bad_frames``: see :class:`~gpuvideo.timeseries.VideoTimeseriesGenerator`.
     """
@@ -120,8 +125,14 @@ class DecodeOptions(Options):
     resize_in_decoder: bool
     on_error: OnError
     on_bad_frames: OnBadFrames
+    device_id: int | None = None
+    prefetch: int | None = None
 
     def validate(self):
+        if self.device_id is not None:
+            check_int("device_id", self.device_id, 0)
+        if self.prefetch is not None:
+            check_int("prefetch", self.prefetch, 0)
         if self.decode_threads is not None:
             check_int("decode_threads", self.decode_threads, 1)
         check_int("ffmpeg_threads", self.ffmpeg_threads, 0)

@@ -334,7 +334,7 @@ def test_deleting_decoder_frees_pipelines(dali, infos):
     from gpuvideo.decode.dali_decoder import DaliDecoder
     d = DaliDecoder("cpu", batch_size=2)
     d.decode([(infos["vp9"], [1, 2])])
-    ref = weakref.ref(next(iter(d._pipes.values())))
+    ref = weakref.ref(next(iter(d.pipes._slots.values())).pipe)
     del d
     gc.collect()
     assert ref() is None
