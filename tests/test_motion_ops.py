@@ -25,6 +25,31 @@ def clip():
     return np.ascontiguousarray(np.array(frames, np.uint8))
 
 
+# ----------------------------------------------------------------------------- grey, device check
+def test_to_grey_numpy_path_equals_the_integer_formula():
+    """cv2 on NumPy uint8, the fixed-point formula elsewhere (CuPy): the same bytes for every colour tried."""
+    from gpuvideo import ops
+
+    rng = np.random.default_rng(11)
+    rgb = rng.integers(0, 256, (4, 2, 257, 1031, 3), dtype=np.uint8)
+    rgb[0, 0, 0, :256] = np.arange(256)[:, None]         # every grey level
+    w = np.asarray(ops.GREY_WEIGHTS, np.int64)
+    want = ((rgb.astype(np.int64) @ w + (1 << (ops.GREY_SHIFT - 1))) >> ops.GREY_SHIFT).astype(np.uint8)
+    got = ops.to_grey(rgb)
+    assert got.shape == rgb.shape[:-1] + (1,) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got[..., 0], want)
+    np.testing.assert_array_equal(ops.to_grey(rgb[:, :, ::3, 1::2]), ops.to_grey(rgb.astype(np.int32)[:, :, ::3, 1::2]))
+    np.testing.assert_array_equal(ops.to_grey(rgb[0, 0, 5]), want[0, 0, 5, :, None])
+
+
+def test_is_device_array():
+    from gpuvideo import ops
+
+    assert not ops.is_device_array(np.zeros(3)) and not ops.is_device_array(3.0)
+    fake = type("ndarray", (), {"__module__": "cupy._core.core"})()
+    assert ops.is_device_array(fake)
+
+
 # ----------------------------------------------------------------------------- abs diff, blur, average
 def test_absdiff_equals_cv2_on_grey_frames(clip):
     a, b = clip[0, 0], clip[0, 1]
