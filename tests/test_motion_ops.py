@@ -67,11 +67,6 @@ def test_absdiff_equals_cv2_on_grey_frames(clip):
     np.testing.assert_array_equal(rgb, np.repeat(out, 3, axis=-1))
 
 
-def test_gaussian_kernel_is_opencvs():
-    k = motion.gaussian_kernel(15)
-    np.testing.assert_allclose(k, cv2.getGaussianKernel(15, 0, ktype=cv2.CV_32F)[:, 0], rtol=1e-6, atol=1e-8)
-
-
 @pytest.mark.parametrize("shape", [(3, 40, 50, 3), (2, 5, 9, 1), (1, 64, 33, 1)])
 def test_gaussian_blur_xp_matches_cv2(shape):
     x = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)

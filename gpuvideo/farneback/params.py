@@ -1,7 +1,7 @@
 """Parameters and host-side constants for Farneback dense optical flow.
 
-Everything here is pure Python / NumPy and mirrors the way OpenCV's CPU
-implementation of ``cv::calcOpticalFlowFarneback`` derives its constants, so
+Everything here is host-side Python / NumPy (with ``cv2.getGaussianKernel``
+for the pyramid taps) and mirrors the way OpenCV's CPU implementation of ``cv::calcOpticalFlowFarneback`` derives its constants, so
 that both the NumPy reference (:mod:`gpuvideo.farneback.reference`) and the
 CUDA kernels (``kernels/farneback.cu``) are fed exactly the same numbers.
 
@@ -195,28 +195,17 @@ def gaussian_blur_ksize(scale: float) -> int:
 
 
 def gaussian_kernel_1d(ksize: int, sigma: float) -> np.ndarray:
-    """``cv::getGaussianKernel(ksize, sigma, CV_32F)``: float32 ``(ksize,)``.
+    """``cv2.getGaussianKernel(ksize, sigma, CV_32F)`` as float32 ``(ksize,)`` host taps.
 
-    For ``sigma <= 0`` and ``ksize`` in {1, 3, 5, 7, 9} OpenCV uses fixed tables;
-    otherwise (``sigma <= 0`` falls back to ``0.3*((ksize-1)*0.5 - 1) + 0.8``)
-    the taps are ``exp(-x^2 / (2 sigma^2))`` normalised in float64.
+    ``sigma <= 0`` means OpenCV's default for ``ksize``. The CUDA path gets its
+    taps from here too (computed on the host, copied to the device once).
     """
+    import cv2
+
     ksize = int(ksize)
     if ksize < 1 or ksize % 2 == 0:
         raise ValueError(f"ksize must be odd and >= 1, got {ksize}")
-    tables = {
-        1: [1.0],
-        3: [0.25, 0.5, 0.25],
-        5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
-        7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
-        9: [4 / 256, 13 / 256, 30 / 256, 51 / 256, 60 / 256, 51 / 256, 30 / 256, 13 / 256, 4 / 256],
-    }
-    if sigma <= 0 and ksize in tables:
-        return np.asarray(tables[ksize], dtype=np.float32)
-    sigma_x = float(sigma) if sigma > 0 else ((ksize - 1) * 0.5 - 1) * 0.3 + 0.8
-    x = np.arange(ksize, dtype=np.float64) - (ksize - 1) * 0.5
-    k = np.exp(-(x * x) / (2.0 * sigma_x * sigma_x))
-    return (k / k.sum()).astype(np.float32)
+    return np.ascontiguousarray(cv2.getGaussianKernel(ksize, float(sigma), cv2.CV_32F).ravel(), np.float32)
 
 
 def pyramid_blur_kernel(scale: float) -> np.ndarray:

@@ -57,15 +57,6 @@ _BORDER = 5
 # --------------------------------------------------------------------------
 # pyramid construction
 # --------------------------------------------------------------------------
-def _reflect101_index(idx: np.ndarray, size: int) -> np.ndarray:
-    """OpenCV ``BORDER_REFLECT_101`` index mapping (``gfedcb|abcdefgh|gfedcba``)."""
-    if size == 1:
-        return np.zeros_like(idx)
-    period = 2 * (size - 1)
-    idx = np.mod(idx, period)
-    return np.where(idx >= size, period - idx, idx)
-
-
 def sep_filter_reflect101(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Separable symmetric filter with reflect-101 borders (``cv2.GaussianBlur``).
 
@@ -76,13 +67,12 @@ def sep_filter_reflect101(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     kernel = np.asarray(kernel, dtype=np.float32)
     h, w = img.shape
     r = kernel.size // 2
-    cols = _reflect101_index(np.arange(-r, w + r), w)
-    padded = img[:, cols]
+    # np.pad's "reflect" is OpenCV's BORDER_REFLECT_101, also when r >= the side
+    padded = np.pad(img, ((0, 0), (r, r)), mode="reflect")
     tmp = np.zeros((h, w), dtype=np.float32)
     for i in range(kernel.size):
         tmp += kernel[i] * padded[:, i:i + w]
-    rows = _reflect101_index(np.arange(-r, h + r), h)
-    padded = tmp[rows, :]
+    padded = np.pad(tmp, ((r, r), (0, 0)), mode="reflect")
     out = np.zeros((h, w), dtype=np.float32)
     for i in range(kernel.size):
         out += kernel[i] * padded[i:i + h, :]
