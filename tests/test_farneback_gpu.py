@@ -51,7 +51,7 @@ def _check(prev, nxt, p, mean_gate):
 @pytest.mark.parametrize("p", CONFIGS, ids=IDS)
 @pytest.mark.parametrize("size", [(120, 160), (241, 333), (1080, 1920)])
 def test_gpu_matches_cv2_synthetic(p, size):
-    rng = np.random.default_rng()
+    rng = np.random.default_rng([CONFIGS.index(p), *size])   # seeded per case: failures reproduce
     n = 3 if size[0] < 1000 else 2
     pairs = [shifted_pair(rng, *size, *rng.uniform(-4, 4, 2)) for _ in range(n)]
     prev = np.stack([a for a, _ in pairs])
@@ -62,7 +62,7 @@ def test_gpu_matches_cv2_synthetic(p, size):
 @pytest.mark.gpu
 @pytest.mark.parametrize("p", CONFIGS[:3], ids=IDS[:3])
 def test_gpu_matches_cv2_real_looking(p):
-    rng = np.random.default_rng()
+    rng = np.random.default_rng([360, 640, CONFIGS.index(p)])
     pairs = [real_looking_pair(rng, 360, 640) for _ in range(4)]
     prev = np.stack([a for a, _ in pairs])
     nxt = np.stack([b for _, b in pairs])
@@ -71,7 +71,7 @@ def test_gpu_matches_cv2_real_looking(p):
 
 @pytest.mark.gpu
 def test_gpu_batch_equals_single_pairs():
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(96128)
     pairs = [shifted_pair(rng, 96, 128, *rng.uniform(-2, 2, 2)) for _ in range(3)]
     prev = cp.asarray(np.stack([a for a, _ in pairs]))
     nxt = cp.asarray(np.stack([b for _, b in pairs]))
