@@ -14,6 +14,7 @@ import numpy as np
 
 from .params import (
     FarnebackParams,
+    border_weights,
     gaussian_window_kernel,
     poly_expansion_coeffs,
     pyramid_blur_kernel,
@@ -103,6 +104,8 @@ def farneback_cupy(prev, next, params: FarnebackParams | None = None):  # noqa: 
     win = cp.asarray(gaussian_window_kernel(params.winsize)) if params.gaussian_window else None
     box_scale = f64(1.0 / (params.winsize * params.winsize))
     mult = f32(1.0 / float(params.pyr_scale))
+    bw = cp.asarray(border_weights())
+    nb = i32(bw.size)
 
     levels = pyramid_sizes(H, W, params)
     logger.debug("farneback_cupy: N=%d %dx%d, %d pyramid levels", n_pairs, H, W, len(levels))
@@ -147,7 +150,7 @@ def farneback_cupy(prev, next, params: FarnebackParams | None = None):  # noqa: 
         # 4./5. matrices, window average + solve, re-linearise
         M = cp.empty((n_pairs, h, w, 5), cp.float32)
         V5 = cp.empty_like(M)
-        _launch(k_update, total_n, (R, flow, M, i32(n_pairs), i32(h), i32(w)))
+        _launch(k_update, total_n, (R, flow, M, i32(n_pairs), i32(h), i32(w), bw, nb))
         for it in range(params.iterations):
             if params.gaussian_window:
                 _launch(k_win_cols, total_n, (M, V5, i32(n_pairs), i32(h), i32(w), win, i32(m)))
@@ -157,5 +160,5 @@ def farneback_cupy(prev, next, params: FarnebackParams | None = None):  # noqa: 
                 _launch(k_win_rows, total_n,
                         (V5, flow, i32(n_pairs), i32(h), i32(w), i32(m), box_scale))
             if it < params.iterations - 1:
-                _launch(k_update, total_n, (R, flow, M, i32(n_pairs), i32(h), i32(w)))
+                _launch(k_update, total_n, (R, flow, M, i32(n_pairs), i32(h), i32(w), bw, nb))
     return flow

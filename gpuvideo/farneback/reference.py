@@ -44,15 +44,13 @@ __all__ = [
     "resize_linear",
     "blur_and_resize",
     "poly_expansion",
+    "border_scale",
     "update_matrices",
     "box_blur5",
     "gaussian_blur5",
     "solve_flow",
     "upscale_flow",
 ]
-
-_BORDER = 5
-
 
 # --------------------------------------------------------------------------
 # pyramid construction
@@ -197,18 +195,33 @@ def poly_expansion(img: np.ndarray, coeffs: PolyExpansionCoeffs) -> np.ndarray:
 # --------------------------------------------------------------------------
 # flow iterations
 # --------------------------------------------------------------------------
-def _border_scale(h: int, w: int) -> np.ndarray:
-    """float32 ``(H, W)`` product of x and y border weights (1 inside)."""
+def border_scale(h: int, w: int) -> np.ndarray:
+    """float32 ``(H, W)`` factor applied to every pixel's coefficients in :func:`update_matrices`.
+
+    OpenCV de-weights a pixel when ``x`` or ``y`` passes its test
+    ``(unsigned)(i - nb) >= (unsigned)(n - 2*nb)`` (``nb = 5`` weights from
+    :func:`~gpuvideo.farneback.params.border_weights`): for a side of 10 px or
+    more that means "within 5 px of an edge", but for a side under 10 px only
+    the pixels with ``n - 5 <= i < 5`` pass, and the others are left as they
+    are (unless the other axis passes). A pixel that passes gets
+    ``((w_left * w_right) * w_top) * w_bottom``, each factor the weight of its
+    distance to that edge, or 1 beyond ``nb`` (float32, OpenCV's order).
+    """
     bw = border_weights()
+    nb = bw.size
+    one = np.float32(1.0)
 
-    def axis(size: int) -> np.ndarray:
-        s = np.ones(size, np.float32)
-        for d in range(min(_BORDER, size)):
-            s[d] *= bw[d]
-            s[size - 1 - d] *= bw[d]
-        return s
+    def sides(n: int):
+        i = np.arange(n)
+        low = np.where(i < nb, bw[np.minimum(i, nb - 1)], one).astype(np.float32)
+        high = np.where(i >= n - nb, bw[np.clip(n - 1 - i, 0, nb - 1)], one).astype(np.float32)
+        passes = ((i - nb) % 2 ** 32) >= ((n - 2 * nb) % 2 ** 32)       # OpenCV's unsigned comparison
+        return low, high, passes
 
-    return (axis(h)[:, None] * axis(w)[None, :]).astype(np.float32)
+    xl, xr, xp = sides(w)
+    yt, yb, yp = sides(h)
+    scale = ((xl * xr)[None, :] * yt[:, None]) * yb[:, None]
+    return np.where(xp[None, :] | yp[:, None], scale, one).astype(np.float32)
 
 
 def update_matrices(R0: np.ndarray, R1: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -216,8 +229,9 @@ def update_matrices(R0: np.ndarray, R1: np.ndarray, flow: np.ndarray) -> np.ndar
 
     ``R1`` is sampled bilinearly at ``(x + dx, y + dy)``; where the 2x2
     neighbourhood is not fully inside the image the ``R1`` term is dropped
-    (OpenCV's rule).  Pixels within 5 px of an edge are de-weighted by
-    :func:`~gpuvideo.farneback.params.border_weights`.
+    (OpenCV's rule).  Pixels near an edge are de-weighted by
+    :func:`border_scale` (OpenCV's test, which is not "within 5 px" on sides
+    under 10 px).
     """
     h, w = flow.shape[:2]
     f32 = np.float32
@@ -253,7 +267,7 @@ def update_matrices(R0: np.ndarray, R1: np.ndarray, flow: np.ndarray) -> np.ndar
     r3 = (R0[..., 1] - r3) * half
     r2 = r2 + r4 * dy + r6 * dx
     r3 = r3 + r6 * dy + r5 * dx
-    sc = _border_scale(h, w)
+    sc = border_scale(h, w)
     r2, r3, r4, r5, r6 = (r * sc for r in (r2, r3, r4, r5, r6))
     M = np.empty((h, w, 5), f32)
     M[..., 0] = r4 * r4 + r6 * r6
