@@ -36,6 +36,16 @@ MASK_KSIZE = 15
 # OpenCV's HSV->RGB sector table: for each sector, the (b, g, r) indices into
 # (v, v(1-s), v(1-s f), v(1-s(1-f))).
 _SECTORS = ((1, 3, 0), (1, 0, 2), (3, 0, 1), (0, 2, 1), (0, 1, 3), (2, 1, 0))
+_SECTORS_RGB = np.asarray(_SECTORS, np.int32)[:, ::-1].copy()          # (r, g, b) order
+
+
+@functools.lru_cache(maxsize=16)
+def _device_sectors(device_id: int):
+    """:data:`_SECTORS_RGB` on CuPy device ``device_id``, copied once (no host transfer per batch)."""
+    import cupy
+
+    with cupy.cuda.Device(device_id):
+        return cupy.asarray(_SECTORS_RGB)
 
 
 # --------------------------------------------------------------------------- differences and masks
@@ -171,7 +181,7 @@ def hsv_to_rgb(hsv, impl: str | None = None, lanes: int | None = None):
     frac = hh - sector
     sector = sector.astype(xp.int32) % 6
     one = f32(1.0)
-    table = xp.asarray(np.asarray(_SECTORS, np.int32)[:, ::-1].copy())       # (r, g, b) order
+    table = _device_sectors(int(hsv.device.id)) if is_device_array(hsv) else _SECTORS_RGB
     grey = (s == 0)[..., None]
 
     def finish(tab, rounding):

@@ -199,11 +199,44 @@ def _wrap(x):
     return x
 
 
+class _Device:
+    """``cupy.cuda.Device``: an id and a context manager that makes it current."""
+
+    def __init__(self, id: int = None):  # noqa: A002 - CuPy's name
+        self.id = DeviceArray.runtime.device if id is None else int(id)
+
+    def __enter__(self):
+        self._saved, DeviceArray.runtime.device = DeviceArray.runtime.device, self.id
+        return self
+
+    def __exit__(self, *exc):
+        DeviceArray.runtime.device = self._saved
+
+
+class _Runtime:
+    def __init__(self):
+        self.device = 0
+
+    def getDevice(self):  # noqa: N802 - CuPy's name
+        return self.device
+
+    def getDeviceCount(self):  # noqa: N802
+        return 1
+
+
 class DeviceArray(np.ndarray):
-    """A NumPy array standing for GPU memory (``type(x).__module__`` is ``cupy``)."""
+    """A NumPy array standing for GPU memory (``type(x).__module__`` is ``cupy``).
+
+    Every array is on the current device of the stand-in (``cuda.runtime.device``).
+    """
 
     __module__ = "cupy"
     counters: Counters | None = None
+    runtime = _Runtime()
+
+    @property
+    def device(self):
+        return _Device()
 
     def get(self):
         """Device -> host copy (counted)."""
@@ -216,17 +249,6 @@ class DeviceArray(np.ndarray):
         if "out" in kwargs:
             kwargs["out"] = tuple(_base(o) for o in kwargs["out"])
         return _wrap(getattr(ufunc, method)(*_base(inputs), **kwargs))
-
-
-class _Runtime:
-    def __init__(self):
-        self.device = 0
-
-    def getDevice(self):  # noqa: N802 - CuPy's name
-        return self.device
-
-    def getDeviceCount(self):  # noqa: N802
-        return 1
 
 
 class FakeCupy(types.ModuleType):
@@ -244,7 +266,8 @@ class FakeCupy(types.ModuleType):
         DeviceArray.counters = self.counters
         self._lib_for = lib_for
         self._reverse = reverse
-        self.cuda = types.SimpleNamespace(runtime=_Runtime(), is_available=lambda: True)
+        DeviceArray.runtime = _Runtime()
+        self.cuda = types.SimpleNamespace(runtime=DeviceArray.runtime, Device=_Device, is_available=lambda: True)
         fake = self
 
         class RawModule:
@@ -373,13 +396,12 @@ def install(monkeypatch, outdir: Path, reverse: bool = False) -> FakeCupy:
 
 
 def _clear_caches() -> None:
-    from gpuvideo import cuda_kernels
+    from gpuvideo import cuda_kernels, motion
     from gpuvideo.farneback import cupy_impl
 
     cuda_kernels.load_module.cache_clear()
-    for name in ("clear_device_caches",):
-        if hasattr(cupy_impl, name):
-            getattr(cupy_impl, name)()
+    cupy_impl.clear_device_caches()
+    motion._device_sectors.cache_clear()
 
 
 # --------------------------------------------------------------------------- sanitized subprocess

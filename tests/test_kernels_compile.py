@@ -160,6 +160,84 @@ def test_thread_order_does_not_change_the_result(emu_dir, monkeypatch):
     np.testing.assert_array_equal(flows[1], flows[3])
 
 
+# ------------------------------------------------------------ transfers: constants stay on the device
+@needs_cxx
+def test_second_call_makes_no_host_to_device_copy(emulated_cupy):
+    """Taps, polynomial constants, resize tables and border weights go to the device once per
+    (device, frame size, parameters); later calls copy nothing either way."""
+    from gpuvideo.farneback import FarnebackParams
+    from gpuvideo.farneback.cupy_impl import farneback_cupy
+
+    fake, c = emulated_cupy, emulated_cupy.counters
+    prev, nxt = _batch(7, 64, 80, n=3)
+    dprev, dnext = fake.asarray(prev), fake.asarray(nxt)
+    for p in (FarnebackParams(), FarnebackParams(poly_n=7, poly_sigma=1.5, flags=256)):
+        h2d, d2h = c.h2d, c.d2h
+        first = farneback_cupy(dprev, dnext, p)
+        print(f"{p}: {c.h2d - h2d} host-to-device copies on the first call")
+        assert c.h2d > h2d and c.d2h == d2h
+        h2d = c.h2d
+        second = farneback_cupy(dprev, dnext, p)
+        assert (c.h2d, c.d2h) == (h2d, d2h), "the second call copied between host and device"
+        np.testing.assert_array_equal(first, second)
+        farneback_cupy(dprev[:1], dnext[:1], p)          # another batch size: same plan
+        assert (c.h2d, c.d2h) == (h2d, d2h)
+    h2d = c.h2d
+    farneback_cupy(dprev[:, :32], dnext[:, :32], FarnebackParams())     # another frame size: its own constants
+    assert c.h2d > h2d
+    h2d = c.h2d
+    with fake.cuda.Device(1):                                           # another device: its own copy
+        farneback_cupy(dprev, dnext, FarnebackParams())
+    assert c.h2d > h2d
+
+
+@needs_cxx
+def test_motion_images_on_device_arrays_run_farneback_once_per_batch(emulated_cupy, monkeypatch):
+    """A batch of clips is one Farneback call over all pairs, with no host round trip."""
+    from gpuvideo import motion
+    from gpuvideo.farneback import FarnebackParams, cupy_impl
+
+    fake, c = emulated_cupy, emulated_cupy.counters
+    calls = []
+    real = cupy_impl.farneback_cupy
+    monkeypatch.setattr(cupy_impl, "farneback_cupy", lambda a, b, p=None: calls.append(a.shape) or real(a, b, p))
+    rng = np.random.default_rng(48)
+    small = rng.uniform(0, 255, (2, 16, 20, 3)).astype(np.float32)
+    base = np.stack([cv2.resize(b, (80, 64), interpolation=cv2.INTER_CUBIC) for b in small]).clip(0, 255)
+    clip = np.ascontiguousarray([[b[2 + t:50 + t, 3 + 2 * t:67 + 2 * t] for t in range(4)] for b in base],
+                                dtype=np.uint8)                           # (2 clips, 4 frames, 48, 64, 3)
+    dclip = fake.asarray(clip)
+    d2h = c.d2h
+    raw = motion.motion_images(dclip, motion.METHOD_OPTICAL_FLOW, output="raw")
+    assert calls == [(6, 48, 64)] and isinstance(raw, kernel_emu.DeviceArray) and c.d2h == d2h
+    grey = cv2.cvtColor(clip.reshape(-1, 64, 3), cv2.COLOR_RGB2GRAY).reshape(2, 4, 48, 64)
+    _check_against_cv2(fake.asnumpy(raw).reshape(6, 48, 64, 2), grey[:, :-1].reshape(6, 48, 64),
+                       grey[:, 1:].reshape(6, 48, 64), FarnebackParams())
+    h2d_before_warm = c.h2d
+    for warm in (True, False):      # the first round may copy small constants (HSV sector table) once
+        if not warm:
+            assert c.h2d - h2d_before_warm <= 1
+        for method in motion.METHODS:
+            for nb_channel in (3, 1):
+                h2d, d2h, n = c.h2d, c.d2h, len(calls)
+                out = motion.motion_images(dclip, method, nb_channel)
+                assert isinstance(out, kernel_emu.DeviceArray)
+                assert c.d2h == d2h, f"method {method}: a device-to-host copy inside motion_images"
+                assert warm or c.h2d == h2d, f"method {method}: a host-to-device copy inside motion_images"
+                assert len(calls) == n + (method in (motion.METHOD_OPTICAL_FLOW, motion.METHOD_FLOW_MASK))
+                if warm:
+                    continue
+                want = motion.motion_images(clip, method, nb_channel)
+                got = fake.asnumpy(out)
+                assert got.shape == want.shape and got.dtype == want.dtype
+                if method == motion.METHOD_ABS_DIFF:
+                    np.testing.assert_array_equal(got, want)
+                elif method == motion.METHOD_DIFF_MASK:
+                    np.testing.assert_allclose(got, want, atol=1e-2)
+                else:     # pictures of flows 1e-7 px apart: hues may round apart by one step on a few pixels
+                    assert np.abs(got.astype(np.float64) - want).mean() < 1.0
+
+
 # ------------------------------------------------------------ under AddressSanitizer + UBSan
 SANITIZED_CASES = ([(name, 97, 133) for name in CONFIGS] + [("default", 64, 64), ("gauss256", 33, 47)]
                    + [("default", 1, 1), ("default", 9, 40), ("gauss256", 7, 9), ("poly7", 40, 9), ("default", 3, 64)])

@@ -38,6 +38,7 @@ __all__ = [
     "border_weights",
     "gaussian_window_kernel",
     "cv_round",
+    "resize_linear_coords",
 ]
 
 #: ``cv2.OPTFLOW_USE_INITIAL_FLOW`` - not supported by this package.
@@ -315,3 +316,28 @@ def gaussian_window_kernel(winsize: int) -> np.ndarray:
     s = 1.0 / s
     half = (half.astype(np.float64) * s).astype(np.float32)
     return np.concatenate([half[:0:-1], half]).astype(np.float32)
+
+
+def resize_linear_coords(src_size: int, dst_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-output-index source taps of OpenCV's bilinear resize along one axis.
+
+    Returns ``(i0, i1, w0, w1)``: int32 indices of the two source samples
+    (already clamped to ``[0, src_size-1]``) and their float32 weights.
+    Coordinates are half-pixel centred,
+    ``f = float32((d + 0.5) * src/dst - 0.5)``; weights ``1 - frac, frac``.
+    Outside the source the sample is clamped (weight ``1, 0``).
+    """
+    scale = 1.0 / (float(dst_size) / float(src_size))
+    d = np.arange(dst_size, dtype=np.float64)
+    f = ((d + 0.5) * scale - 0.5).astype(np.float32)
+    i0 = np.floor(f).astype(np.int64)
+    frac = (f - i0.astype(np.float32)).astype(np.float32)
+    low = i0 < 0
+    frac[low] = 0.0
+    i0[low] = 0
+    high = i0 >= src_size - 1
+    frac[high] = 0.0
+    i0[high] = src_size - 1
+    i1 = np.minimum(i0 + 1, src_size - 1)
+    w0 = (np.float32(1.0) - frac).astype(np.float32)
+    return i0.astype(np.int32), i1.astype(np.int32), w0, frac

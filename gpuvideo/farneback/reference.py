@@ -35,12 +35,12 @@ from .params import (
     poly_expansion_coeffs,
     pyramid_blur_kernel,
     pyramid_sizes,
+    resize_linear_coords,
 )
 
 __all__ = [
     "farneback_reference",
     "sep_filter_reflect101",
-    "resize_linear_coords",
     "resize_linear",
     "blur_and_resize",
     "poly_expansion",
@@ -75,31 +75,6 @@ def sep_filter_reflect101(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     for i in range(kernel.size):
         out += kernel[i] * padded[i:i + h, :]
     return out
-
-
-def resize_linear_coords(src_size: int, dst_size: int):
-    """Per-output-index source taps of OpenCV's bilinear resize along one axis.
-
-    Returns ``(i0, i1, w0, w1)``: int32 indices of the two source samples
-    (already clamped to ``[0, src_size-1]``) and their float32 weights.
-    Coordinates are half-pixel centred,
-    ``f = float32((d + 0.5) * src/dst - 0.5)``; weights ``1 - frac, frac``.
-    Outside the source the sample is clamped (weight ``1, 0``).
-    """
-    scale = 1.0 / (float(dst_size) / float(src_size))
-    d = np.arange(dst_size, dtype=np.float64)
-    f = ((d + 0.5) * scale - 0.5).astype(np.float32)
-    i0 = np.floor(f).astype(np.int64)
-    frac = (f - i0.astype(np.float32)).astype(np.float32)
-    low = i0 < 0
-    frac[low] = 0.0
-    i0[low] = 0
-    high = i0 >= src_size - 1
-    frac[high] = 0.0
-    i0[high] = src_size - 1
-    i1 = np.minimum(i0 + 1, src_size - 1)
-    w0 = (np.float32(1.0) - frac).astype(np.float32)
-    return i0.astype(np.int32), i1.astype(np.int32), w0, frac
 
 
 def resize_linear(img: np.ndarray, dst_h: int, dst_w: int) -> np.ndarray:
