@@ -32,6 +32,25 @@ def test_kernel_sources_found():
     assert kernel_source_path("farneback").read_text().startswith("//")
     with pytest.raises(FileNotFoundError):
         kernel_source_path("no_such_kernel")
+    with pytest.raises(ValueError):
+        kernel_source_path("../setup.py")
+
+
+def test_kernel_sources_found_when_installed(tmp_path):
+    """setup.py installs kernels/ as gpuvideo/kernels/; an installed copy finds its sources there."""
+    import os
+    import sys
+
+    build = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "-d", str(tmp_path / "site")], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert build.returncode == 0, build.stderr
+    installed = tmp_path / "site" / "gpuvideo" / "kernels" / "farneback.cu"
+    assert installed.read_text() == (REPO / "kernels" / "farneback.cu").read_text()
+    probe = subprocess.run([sys.executable, "-c", "from gpuvideo.cuda_kernels import kernel_source_path as k; "
+                            "print(k('farneback'))"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")))
+    assert probe.returncode == 0, probe.stderr
+    assert pathlib.Path(probe.stdout.strip()) == installed
 
 
 @pytest.mark.parametrize("src", KERNELS, ids=[p.name for p in KERNELS])
