@@ -1,9 +1,10 @@
 """Parameters and host-side constants for Farneback dense optical flow.
 
 Everything here is host-side Python / NumPy (with ``cv2.getGaussianKernel``
-for the pyramid taps) and mirrors the way OpenCV's CPU implementation of ``cv::calcOpticalFlowFarneback`` derives its constants, so
-that both the NumPy reference (:mod:`gpuvideo.farneback.reference`) and the
-CUDA kernels (``kernels/farneback.cu``) are fed exactly the same numbers.
+for the pyramid taps) and mirrors the way OpenCV's CPU implementation of
+``cv::calcOpticalFlowFarneback`` derives its constants, so that both the
+NumPy reference (:mod:`gpuvideo.farneback.reference`) and the CUDA kernels
+(``kernels/farneback.cu``) are fed exactly the same numbers.
 
 Conventions used throughout the package:
 
