@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from .farneback.params import FarnebackParams
 from .flow_compat import keras_video_motion
 from .generator import VideoFrameGenerator
 from .motion import METHOD_ABS_DIFF, METHOD_DIFF_MASK, METHOD_FLOW_MASK, METHOD_OPTICAL_FLOW, motion_images
+from .opticalflow import FlowBackend
 from .ops import array_module, is_device_array, to_host
 from .options import Options
 
@@ -48,7 +49,7 @@ class MotionOptions(Options):
     """
     method: Literal[1, 2, 3, 4]
     flow_output: Literal["picture", "raw"]
-    flow_backend: Literal[None, "cv2", "cupy", "opencv-cuda"]
+    flow_backend: Optional[FlowBackend]
     flow_compat: Literal[None, "keras_video"]
     farneback: FarnebackParams
 

@@ -3,13 +3,14 @@
 A clip is ``(T, H, W, C)``; frames ``(H, W, C)`` are accepted too. The array
 module is taken from the input (``cupy`` arrays stay on the GPU). Where OpenCV
 defines the result (grey weights, bilinear resize), the NumPy path uses cv2
-and the integer formulas here reproduce it bit for bit.
+and the integer formulas here reproduce it bit for bit on the device.
 """
 from __future__ import annotations
 
 import numpy as np
 
-#: OpenCV's fixed-point RGB->grey weights (BT.601 luma, 15-bit): R, G, B
+#: OpenCV's fixed-point RGB->grey weights (BT.601 luma, 15-bit): R, G, B.
+#: ``grey = (R*w0 + G*w1 + B*w2 + 2**(GREY_SHIFT-1)) >> GREY_SHIFT`` equals ``COLOR_RGB2GRAY`` on uint8.
 GREY_WEIGHTS = (9798, 19235, 3735)
 GREY_SHIFT = 15
 
@@ -17,7 +18,7 @@ INTERPOLATIONS = ("linear", "area")
 
 
 def is_device_array(x) -> bool:
-    """True for CuPy arrays (device memory)."""
+    """True when ``x`` is a CuPy array (GPU memory); checked by type, without importing CuPy."""
     return type(x).__module__.startswith("cupy")
 
 
@@ -35,11 +36,22 @@ def to_host(x):
 
 
 def to_grey(clip):
-    """RGB uint8 ``(..., 3)`` -> grey uint8 ``(..., 1)`` with OpenCV's ``COLOR_RGB2GRAY`` weights (exact)."""
+    """RGB uint8 ``(..., 3)`` -> grey uint8 ``(..., 1)`` with OpenCV's ``COLOR_RGB2GRAY`` weights (exact).
+
+    NumPy uint8 input goes through ``cv2.cvtColor`` (one call for the whole
+    batch); CuPy arrays and other dtypes use the same fixed-point formula
+    (:data:`GREY_WEIGHTS`, :data:`GREY_SHIFT`), which gives identical bytes.
+    """
+    if not is_device_array(clip) and clip.dtype == np.uint8 and clip.size and clip.shape[-1] == 3:
+        import cv2
+
+        w = clip.shape[-2] if clip.ndim >= 2 else 1
+        flat = np.ascontiguousarray(clip).reshape((-1, w, 3))
+        return cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY).reshape(clip.shape[:-1] + (1,))
     xp = array_module(clip)
     c = clip.astype(xp.int32)
-    w = GREY_WEIGHTS
-    y = (c[..., 0] * w[0] + c[..., 1] * w[1] + c[..., 2] * w[2] + (1 << (GREY_SHIFT - 1))) >> GREY_SHIFT
+    y = (c[..., 0] * GREY_WEIGHTS[0] + c[..., 1] * GREY_WEIGHTS[1] + c[..., 2] * GREY_WEIGHTS[2]
+         + (1 << (GREY_SHIFT - 1))) >> GREY_SHIFT
     return y.astype(xp.uint8)[..., None]
 
 
@@ -53,8 +65,7 @@ def resize(clip, size: tuple[int, int], interpolation: str = "linear"):
     w, h = int(size[0]), int(size[1])
     if clip.shape[-3] == h and clip.shape[-2] == w:
         return clip
-    xp = array_module(clip)
-    if xp is not np:
+    if is_device_array(clip):
         raise TypeError("resize of device arrays is done by the GPU decode path")
     import cv2
 

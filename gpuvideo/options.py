@@ -43,14 +43,27 @@ def check_int(name: str, value, low: int | None = None) -> int:
     return int(value)
 
 
+def _literal_values(hint) -> tuple | None:
+    """The values a ``Literal`` (or ``Optional[Literal]``) type allows; None for any other type."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Union:
+        parts = [_literal_values(a) if a is not type(None) else (None,) for a in typing.get_args(hint)]
+        if all(p is not None for p in parts):
+            return tuple(v for p in parts for v in p)
+    return None
+
+
 class Options:
     """Base of the frozen option objects: Literal fields checked, then :meth:`validate`."""
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
-            if typing.get_origin(hints[f.name]) is Literal:
-                check_choice(f.name, getattr(self, f.name), hints[f.name])
+            allowed = _literal_values(hints[f.name])
+            value = getattr(self, f.name)
+            if allowed is not None and value not in allowed:
+                raise ValueError(f"{f.name} must be one of {allowed}, got {value!r}")
         self.validate()
 
     def validate(self) -> None:

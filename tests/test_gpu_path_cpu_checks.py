@@ -11,7 +11,6 @@ import pytest
 
 import gpuvideo
 from gpuvideo.decode import excerpt, resolve_device_id, select
-from gpuvideo.decode.pyav_reader import decode_all
 from gpuvideo.probe import VideoInfo, probe
 from gpuvideo.synthetic import read_index, write_index_video
 
