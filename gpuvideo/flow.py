@@ -104,6 +104,9 @@ class OpticalFlowGenerator(VideoFrameGenerator):
                                     FarnebackParams(pyr_scale=0.5, levels=flowlevel, winsize=winsize,
                                                     iterations=iterations, poly_n=5, poly_sigma=1.1, flags=0))
         super().__init__(*args, nb_frames=nb_frames, **kwargs)
+        if flow_backend in ("cupy", "opencv-cuda") and self.use_multiprocessing:
+            raise ValueError(f"flow_backend={flow_backend!r} cannot run in forked workers (CUDA does not survive "
+                             f"fork): use use_multiprocessing=False with workers=N threads")
         if self.transformation is not None and method in (METHOD_OPTICAL_FLOW, METHOD_FLOW_MASK):
             log.info("transformations move flow images but do not turn their directions (hue / dx, dy)")
 
