@@ -1,10 +1,32 @@
-"""A thread pool for ``map`` that survives ``fork`` (Keras's process workers)."""
+"""Threads that survive ``fork`` (Keras's process workers): a lock, a ``map`` pool and a read-ahead thread."""
 from __future__ import annotations
 
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
+
+
+class ForkSafeLock:
+    """A ``threading.Lock`` that a forked child gets anew.
+
+    ``fork`` copies a lock in whatever state it was: held by a parent thread
+    that does not exist in the child, it would never be released there.
+    """
+
+    def __init__(self):
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        if self._pid != os.getpid():
+            self._lock = threading.Lock()
+            self._pid = os.getpid()
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
 
 
 class ThreadMap:
@@ -19,7 +41,7 @@ class ThreadMap:
         self.name = name
         self._pool = None
         self._pid = None
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
 
     def map(self, fn: Callable, items: Iterable) -> list:
         items = list(items)
@@ -54,7 +76,7 @@ class ReadAhead:
         self._pool = None
         self._pid = None
         self._pending: dict = {}
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
 
     def get(self, key, make: Callable, upcoming: list[tuple[object, Callable]]):
         with self._lock:

@@ -22,6 +22,7 @@ import threading
 import numpy as np
 
 from ..ops import GREY_SHIFT, GREY_WEIGHTS
+from ..parallel import ForkSafeLock
 
 log = logging.getLogger("gpuvideo")
 
@@ -77,7 +78,7 @@ class PipelineSet:
         self.device = device
         self.device_id = device_id
         self._slots: dict[tuple, _Slot] = {}
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._stream = {}     # (pid, thread) -> CuPy copy stream
 
     def _slot(self) -> _Slot:
