@@ -1,10 +1,11 @@
 """gpuvideo's CPU path against the libraries a user would pick today, on the same frames.
 
-Workloads (issue 12), data written once by this script under ``bench_data/peers/``
-(git-ignored): a drifting colour texture with fine grain and a moving disc, plus a
-band of 24 bright/dark cells at the top of every frame that spells the frame's
-index (bits 0-15) and its file's number (bits 16-23), so that any decoded,
-resized frame says which frame of which file it is.
+Workloads (issue 12), data written once by this script under ``bench_data/peers_v2/``
+(git-ignored): a drifting colour texture (cells a twentieth of the width) with
+per-pixel grain and a moving disc, a band of 24 bright/dark cells at the top of
+every frame that spells the frame's index (bits 0-15) and its file's number (bits
+16-23), so that any decoded, resized frame says which frame of which file it is,
+and red, green and blue patches at the bottom, which show the channel order.
 
 - W1: 96 MPEG-4 Part 2 AVI (4 classes x 24), 320x240, 90-180 frames, GOP 12,
   no B-frames; 8 uniform frames per file -> float32 ``(8, 8, 112, 112, 3)`` batches.
@@ -54,9 +55,11 @@ an order rotated every round (so that load on a shared machine falls on all
 alike); rate = units / wall seconds spent producing batches; the median of
 ``--rounds`` rounds is reported. In the first round every batch is checked
 (:func:`check_frames`, the check's own time not counted): each frame's band must
-spell the expected frame and file, and its pixels must lie within ``TOL_MEAN``
-grey levels (mean absolute difference) of a reference: PyAV's full sequential
-decode of the file (no seeking), RGB at full size, ``cv2.resize`` INTER_LINEAR.
+spell the expected frame and file, its colour patches must be red, green, blue,
+and, scaled down 8 times (INTER_AREA, which evens out the resizers' differences),
+it must lie within ``TOL_MEAN`` grey levels (mean absolute difference) of a
+reference: PyAV's full sequential decode of the file (no seeking), RGB at full
+size, ``cv2.resize`` INTER_LINEAR (a frame decoded without its references fails).
 W4's flow pictures are compared with pictures computed from those reference
 frames. A contestant that fails is flagged and left out of "best other".
 
@@ -101,9 +104,12 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-#: mean absolute difference (grey levels, 0-255) allowed between a contestant's frame
-#: and the reference (different resizers: bilinear, bicubic, antialiased, fast_bilinear)
-TOL_MEAN = 8.0
+#: mean absolute difference (grey levels, 0-255) allowed between a contestant's frame and the
+#: reference, both scaled down 8 times: resizers differ (bilinear, bicubic, antialiased, and
+#: video-reader-rs's fast_bilinear, up to 9 levels on W1), a corrupt frame differs by tens of levels
+TOL_MEAN = 12.0
+#: the reference is compared after scaling both down by this factor (INTER_AREA)
+LOWPASS = 8
 #: the same for W4's flow pictures (same frames and arithmetic: only rounding may differ)
 TOL_FLOW = 2.0
 CONTESTANTS = ("gpuvideo", "pyav", "opencv", "torchcodec", "decord2", "video-reader-rs", "pool2")
@@ -151,6 +157,7 @@ QUICK = Spec(w1_classes=2, w1_per_class=4, w1_size=(160, 120), w1_frames=(40, 60
 # =========================================================================== frames that say who they are
 _DARK, _BRIGHT = 40, 215
 _ROWS, _COLS = 2, 12          # 24 cells: bits 0-15 frame index, 16-23 file number
+DATA_VERSION = 2              # bump when the generated frames change (data and references are rewritten)
 
 
 def band_height(height: int) -> int:
@@ -159,9 +166,13 @@ def band_height(height: int) -> int:
 
 
 def stamp(frame: np.ndarray, index: int, file_id: int) -> None:
-    """Write the code band into RGB uint8 ``frame`` ``(H, W, 3)`` in place."""
+    """Write the code band (top) and the red, green, blue patches (bottom) into RGB uint8 ``frame`` ``(H, W, 3)``."""
     h, w = frame.shape[:2]
     bh = band_height(h)
+    for k in range(3):
+        patch = frame[h - bh // 2:, k * w // 3:(k + 1) * w // 3]
+        patch[:] = _DARK
+        patch[..., k] = _BRIGHT
     code = (int(index) & 0xFFFF) | ((int(file_id) & 0xFF) << 16)
     for b in range(_ROWS * _COLS):
         r, c = divmod(b, _COLS)
@@ -193,15 +204,29 @@ def read_codes(frames: np.ndarray, scale: float = 1.0, band_fraction: float | No
     return np.stack([code & 0xFFFF, code >> 16], axis=1)
 
 
+def read_patches(frames: np.ndarray) -> np.ndarray:
+    """Mean colour of the centres of the three bottom patches, float32 ``(n, 3 patches, 3 channels)``."""
+    a = np.asarray(frames)
+    h, w = a.shape[1:3]
+    y0, y1 = int(h * (1 - 1 / 18)), max(int(h * (1 - 1 / 18)) + 1, int(h * (1 - 1 / 36)))
+    out = []
+    for k in range(3):
+        x0, x1 = int((k + 0.3) * w / 3), int((k + 0.7) * w / 3)
+        out.append(a[:, y0:y1, x0:x1].reshape(len(a), -1, a.shape[-1]).astype(np.float32).mean(axis=1))
+    return np.stack(out, axis=1)
+
+
 def scene_frames(n: int, width: int, height: int, seed: int, file_id: int) -> Iterator[np.ndarray]:
-    """``n`` RGB uint8 frames ``(height, width, 3)``: a colour texture with fine grain panning on a
-    circle (about ``width/160`` px per frame), a bright disc on a fast Lissajous path, the code band on top."""
+    """``n`` RGB uint8 frames ``(height, width, 3)``: a colour texture with per-pixel grain panning on a
+    circle (about ``width/160`` px per frame), a bright disc on a fast Lissajous path, the code band on
+    top and the colour patches at the bottom (see :func:`stamp`)."""
     import cv2
 
     rng = np.random.default_rng(seed)
     pad = max(width, height) // 4
     big_w, big_h = width + 2 * pad, height + 2 * pad
-    coarse = rng.integers(0, 256, size=(big_h // 16 + 2, big_w // 16 + 2, 3), dtype=np.uint8)
+    cell = max(16, width // 20)
+    coarse = rng.integers(0, 256, size=(big_h // cell + 2, big_w // cell + 2, 3), dtype=np.uint8)
     texture = cv2.resize(coarse, (big_w, big_h), interpolation=cv2.INTER_CUBIC).astype(np.int16)
     texture += rng.integers(-24, 25, size=(big_h, big_w, 1), dtype=np.int16)   # grain
     texture = np.clip(texture, 0, 255).astype(np.uint8)
@@ -216,7 +241,7 @@ def scene_frames(n: int, width: int, height: int, seed: int, file_id: int) -> It
         oy = int(round(pad + radius * np.sin(omega * t + phase)))
         frame = np.ascontiguousarray(texture[oy:oy + height, ox:ox + width])
         cx = int(width / 2 + 0.38 * width * np.sin(t / 9.0 + phase))
-        cy = int(bh + disc + (height - bh - 2 * disc) * (0.5 + 0.5 * np.cos(t / 6.0 + 2 * phase)))
+        cy = int(bh + disc + (height - 3 * bh // 2 - 2 * disc) * (0.5 + 0.5 * np.cos(t / 6.0 + 2 * phase)))
         cv2.circle(frame, (cx, cy), disc, colour, -1)
         stamp(frame, t, file_id)
         yield frame
@@ -255,7 +280,7 @@ def make_data(root: Path, spec: Spec, works: Sequence[str]) -> dict:
     """Write (once) the files the chosen workloads need; returns ``{"W1": [paths], "W2": [...], "W3": path}``."""
     from gpuvideo.synthetic import write_video
 
-    base = root / "peers" / spec.tag
+    base = root / f"peers_v{DATA_VERSION}" / spec.tag
     out: dict = {}
     if {"W1", "W4"} & set(works):
         files, rng = [], np.random.default_rng(1)
@@ -417,10 +442,14 @@ def check_frames(frames, indices: Sequence[int], file_id: int | None = None,
                  tol: float = TOL_MEAN, band_fraction: float | None = None, what: str = "") -> list[str]:
     """Problems with decoded frames ``(n, h, w, 3)`` (``frames * scale`` in grey levels): empty when right.
 
-    Frame ``k`` must spell ``indices[k]`` (and ``file_id``) in its code band, and lie
-    within ``tol`` grey levels (mean absolute difference) of ``reference[k]`` (uint8,
-    same size; None entries are skipped). Also checks shape, finiteness and range.
+    Frame ``k`` must spell ``indices[k]`` (and ``file_id``) in its code band, show red,
+    green and blue in its bottom patches (channel order), and, both scaled down
+    ``LOWPASS`` times, lie within ``tol`` grey levels (mean absolute difference) of
+    ``reference[k]`` (uint8, same size; None entries are skipped). Also checks shape,
+    finiteness and range.
     """
+    import cv2
+
     a = np.asarray(frames)
     tag = f"{what}: " if what else ""
     if a.ndim != 4 or a.shape[0] != len(indices) or a.shape[-1] != 3:
@@ -435,17 +464,23 @@ def check_frames(frames, indices: Sequence[int], file_id: int | None = None,
             problems.append(f"{tag}frame {k}: expected frame {indices[k]}"
                             + (f" of file {file_id}" if file_id is not None else "")
                             + f", got frame {idx}" + (f" of file {fid}" if file_id is not None else ""))
+    patches = read_patches(vals)
+    for k in np.flatnonzero((patches.argmax(axis=2) != np.arange(3)).any(axis=1)).tolist():
+        problems.append(f"{tag}frame {k}: colour patches are not red, green, blue (channel order?)")
     if reference is not None:
+        h, w = a.shape[1:3]
+        small = (max(1, w // LOWPASS), max(1, h // LOWPASS))
         for k, ref in enumerate(reference):
             if ref is None:
                 continue
             if ref.shape != a.shape[1:]:
                 problems.append(f"{tag}frame {k}: shape {a.shape[1:]} but reference {ref.shape}")
                 continue
-            d = float(np.abs(vals[k] - ref.astype(np.float32)).mean())
+            d = float(np.abs(cv2.resize(vals[k], small, interpolation=cv2.INTER_AREA)
+                             - cv2.resize(ref.astype(np.float32), small, interpolation=cv2.INTER_AREA)).mean())
             if d > tol:
                 problems.append(f"{tag}frame {k} (index {indices[k]}): mean |difference| {d:.1f} grey levels "
-                                f"from the reference (> {tol})")
+                                f"from the reference (> {tol}, both scaled down {LOWPASS}x)")
     return problems
 
 
@@ -775,7 +810,7 @@ def _refs_cached(cache: Path, compute: Callable[[], dict]) -> dict:
 
 def build_work(name: str, spec: Spec, data: dict, root: Path) -> Work:
     """Scan the files, fix the frame indices, load (or compute once) the references, count the floor's frames."""
-    base = root / "peers" / spec.tag
+    base = root / f"peers_v{DATA_VERSION}" / spec.tag
     if name in ("W1", "W2", "W4"):
         files = data["W1" if name in ("W1", "W4") else "W2"]
         sub = "w1" if name != "W2" else "w2"
@@ -963,7 +998,7 @@ class Bench:
 
     def __init__(self, wanted: Sequence[str], root: Path):
         self.root = root
-        self.index_cache = str(root / "peers" / "index.json")
+        self.index_cache = str(root / f"peers_v{DATA_VERSION}" / "index.json")
         self.peers, self.skipped, self.versions = {}, {}, {}
         loaders = {"torchcodec": load_torchcodec, "decord2": load_decord, "video-reader-rs": load_video_reader}
         for name in wanted:

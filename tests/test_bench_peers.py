@@ -50,11 +50,14 @@ def test_check_catches_wrong_frames(small_video):
     wrong = x.copy()
     wrong[2] = ref[12].astype(np.float32) / 255          # frame 12 where frame 11 belongs
     problems = bp.check_frames(wrong, idx, 5, refs)
-    assert "expected frame 11 of file 5, got frame 12" in problems[0]
-    assert all(p.startswith("frame 2") for p in problems)     # the code and the pixels both disagree
+    assert problems == ["frame 2: expected frame 11 of file 5, got frame 12 of file 5"]
 
     assert any("file 4" in p for p in bp.check_frames(x, idx, 4, refs))                  # another file
-    assert any("grey levels" in p for p in bp.check_frames(x[..., ::-1], idx, 5, refs))  # BGR, not RGB
+    assert any("channel order" in p for p in bp.check_frames(x[..., ::-1], idx, 5, refs))  # BGR, not RGB
+    smeared = x.copy()
+    smeared[3, 25:95] = smeared[3, 25:95].mean(axis=(0, 1))   # right code and patches, no picture between
+    problems = bp.check_frames(smeared, idx, 5, refs)
+    assert len(problems) == 1 and problems[0].startswith("frame 3") and "grey levels" in problems[0]
     assert bp.check_frames(x[:-1], idx, 5, refs)                                         # a frame missing
     assert bp.check_frames(right.astype(np.float32), idx, 5, refs)                       # not rescaled
 
