@@ -105,12 +105,13 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 #: mean absolute difference (grey levels, 0-255) allowed between a contestant's frame and the
-#: reference, both scaled down 8 times: resizers differ (bilinear, bicubic, antialiased, and
-#: video-reader-rs's fast_bilinear, up to 9 levels on W1), a corrupt frame differs by tens of levels
+#: reference, both scaled down LOWPASS times: resizers differ (PyAV/swscale bilinear, decord2's
+#: bicubic and torchcodec's antialiased bilinear by under 2 levels, video-reader-rs's fast_bilinear
+#: by up to 9.1), a frame decoded without its references by tens of levels
 TOL_MEAN = 12.0
-#: the reference is compared after scaling both down by this factor (INTER_AREA)
+#: the frames and the reference are compared after scaling both down by this factor (INTER_AREA)
 LOWPASS = 8
-#: the same for W4's flow pictures (same frames and arithmetic: only rounding may differ)
+#: mean absolute difference allowed for W4's flow pictures (same frames and arithmetic: rounding only)
 TOL_FLOW = 2.0
 CONTESTANTS = ("gpuvideo", "pyav", "opencv", "torchcodec", "decord2", "video-reader-rs", "pool2")
 WORKS = ("W1", "W2", "W3", "W4")
@@ -1111,10 +1112,11 @@ def describe(spec: Spec) -> dict[str, str]:
     return {k: v.format(**fmt) for k, v in DESCRIPTIONS.items()}
 
 
-def _f(v, digits=1) -> str:
+def _f(v) -> str:
+    """A rate for the table: three significant digits below 100 (W2's clips/s are below 1), else whole numbers."""
     if v is None:
         return "-"
-    return f"{v:,.{digits}f}" if v < 100 else f"{v:,.0f}"
+    return f"{v:.3g}" if v < 100 else f"{v:,.0f}"
 
 
 def table(summaries: list[dict], spec: Spec) -> str:
