@@ -27,7 +27,7 @@ import numpy as np
 
 from .decode import Request, make_decoder, select
 from .errors import BadInputReport, VideoError
-from .ops import array_module, is_device_array, to_host
+from .ops import array_module, is_device_array, output_dtype, store, to_host
 from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions
 from .parallel import ReadAhead, ThreadMap
 from .sharding import resolve_shard, shard
@@ -63,7 +63,8 @@ class EndlessIterator:
 
 
 class VideoDataset(EndlessIterator, keras.utils.PyDataset):
-    """Batches ``x`` ``(B,) + sample_shape`` float32 (CuPy with ``device_batches`` on the GPU backend), and
+    """Batches ``x`` ``(B,) + sample_shape`` in the ``dtype`` option's type, float32 by default (CuPy with
+    ``device_batches`` on the GPU backend), and
     ``y`` from :meth:`_targets` (batches are ``x`` alone when it returns None).
 
     ``len(ds) = ceil(samples / batch_size)`` (with sharding, ``samples`` is the
@@ -281,12 +282,14 @@ class VideoDataset(EndlessIterator, keras.utils.PyDataset):
         self._post.map(lambda item: self._postprocess(item[1], x[item[0]]), list(clips.items()))
 
     def _augment(self, x, sample: int, slot: int, epoch: int) -> None:
-        """The random transform of ``sample``, drawn from ``(seed, epoch, sample)``, applied to ``x[slot]``."""
-        x[slot] = self._transform(x[slot], np.random.default_rng([self.seed, epoch, sample]))
+        """The random transform of ``sample``, drawn from ``(seed, epoch, sample)``, applied to ``x[slot]``
+        (in float32, then stored in ``x``'s dtype)."""
+        clip = x[slot] if x.dtype == np.float32 else x[slot].astype(np.float32)
+        store(self._transform(clip, np.random.default_rng([self.seed, epoch, sample])), x[slot])
 
     def _allocate(self, n: int, example):
         xp = array_module(example)
-        return xp.empty((n,) + self._sample_shape(example), xp.float32)
+        return xp.empty((n,) + self._sample_shape(example), output_dtype(self.frames.dtype, xp))
 
     def _keep_on_device(self) -> bool:
         return self.decoding.device_batches and self.backend == "gpu"
@@ -349,13 +352,8 @@ class VideoDataset(EndlessIterator, keras.utils.PyDataset):
         return tuple(clip.shape)
 
     def _postprocess(self, clip, out) -> None:
-        """Decoded uint8 ``clip`` -> float32 model input written into ``out``: ``clip * rescale``."""
-        rescale = self.frames.rescale
-        if rescale is None or rescale == 1:
-            out[...] = clip
-        else:
-            xp = array_module(out)
-            xp.multiply(clip, xp.float32(rescale), out=out)
+        """Decoded uint8 ``clip`` -> model input written into ``out``: ``clip * rescale`` in ``out``'s dtype."""
+        store(clip, out, self.frames.rescale)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:

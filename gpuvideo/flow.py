@@ -29,7 +29,7 @@ from .flow_compat import keras_video_motion
 from .generator import VideoFrameGenerator
 from .motion import METHOD_ABS_DIFF, METHOD_DIFF_MASK, METHOD_FLOW_MASK, METHOD_OPTICAL_FLOW, motion_images
 from .opticalflow import FlowBackend
-from .ops import array_module, is_device_array, to_host
+from .ops import array_module, is_device_array, store, to_host
 from .options import Options
 
 log = logging.getLogger("gpuvideo")
@@ -104,6 +104,8 @@ class OpticalFlowGenerator(VideoFrameGenerator):
                                     FarnebackParams(pyr_scale=0.5, levels=flowlevel, winsize=winsize,
                                                     iterations=iterations, poly_n=5, poly_sigma=1.1, flags=0))
         super().__init__(*args, nb_frames=nb_frames, **kwargs)
+        if self.frames.dtype != "float32" and (flow_output == "raw" or flow_compat is not None):
+            raise ValueError(f"dtype={self.frames.dtype!r}: raw flow and keras_video's images are float32 only")
         if flow_backend in ("cupy", "opencv-cuda") and self.use_multiprocessing:
             raise ValueError(f"flow_backend={flow_backend!r} cannot run in forked workers (CUDA does not survive "
                              f"fork): use use_multiprocessing=False with workers=N threads")
@@ -147,9 +149,9 @@ class OpticalFlowGenerator(VideoFrameGenerator):
         m, rescale = self.motion, self.frames.rescale
         images = motion_images(xp.stack([clips[s] for s in slots]), m.method, self.frames.nb_channel, m.farneback,
                                m.flow_output, m.flow_backend)
-        if m.flow_output != "raw" and rescale is not None and rescale != 1:
-            images = images * xp.float32(rescale)
-        x[xp.asarray(slots)] = images
+        out = xp.empty(images.shape, x.dtype)
+        store(images, out, None if m.flow_output == "raw" else rescale)
+        x[xp.asarray(slots)] = out
 
     def _postprocess(self, clip, out) -> None:
         """RGB uint8 ``(nb_frames + 1, H, W, 3)`` -> float32 ``(nb_frames, H, W, C)`` into ``out``."""
@@ -159,11 +161,7 @@ class OpticalFlowGenerator(VideoFrameGenerator):
                                           self.flowlevel, self.winsize, self.iterations)
             return
         images = motion_images(clip, m.method, self.frames.nb_channel, m.farneback, m.flow_output, m.flow_backend)
-        if m.flow_output == "raw" or rescale is None or rescale == 1:
-            out[...] = images
-        else:
-            xp = array_module(out)
-            xp.multiply(images, xp.float32(rescale), out=out)
+        store(images, out, None if m.flow_output == "raw" else rescale)
 
     # ------------------------------------------------------------------ keras_video's per-pair methods
     def _pair(self, images) -> np.ndarray:

@@ -69,11 +69,13 @@ class VideoFrameGenerator(VideoDataset):
     arrays; see :mod:`gpuvideo.adapters`), ``device_id`` (the GPU; default the
     launcher's ``LOCAL_RANK``, else CuPy's current device), ``prefetch`` (batches
     read ahead in a background thread; default 1 on the GPU backend with one
-    Keras worker, else 0), and Keras's ``workers``,
+    Keras worker, else 0), ``dtype`` of ``x`` (``'float32'``, ``'float16'``,
+    ``'bfloat16'``, or ``'uint8'``: the decoded values without rescale, for a model
+    that rescales itself), and Keras's ``workers``,
     ``use_multiprocessing``, ``max_queue_size``. The options are validated once,
     in :mod:`gpuvideo.options`.
 
-    Output of ``gen[i]``: ``x`` float32 ``(batch_size, nb_frames, height, width, nb_channel)``,
+    Output of ``gen[i]``: ``x`` ``(batch_size, nb_frames, height, width, nb_channel)`` (float32 by default),
     ``y`` float32 one-hot ``(batch_size, classes_count)`` in sorted class order.
     """
 
@@ -88,7 +90,7 @@ class VideoFrameGenerator(VideoDataset):
                  progress: bool = True, complete_last_batch: bool = True, workers: int = 1,
                  use_multiprocessing: bool = False, max_queue_size: int = 10, shard_index: int | None = None,
                  num_shards: int | None = None, backend: str = "auto", device_batches: bool = False,
-                 device_id: int | None = None, prefetch: int | None = None):
+                 device_id: int | None = None, prefetch: int | None = None, dtype: str = "float32"):
         args = dict(locals())
         if split is not None:
             if split_val is not None:

@@ -94,3 +94,34 @@ def prepare_clip(clip, size: tuple[int, int], nb_channel: int = 3, interpolation
         raise ValueError(f"nb_channel must be 1 or 3, got {nb_channel}")
     clip = resize(clip, size, interpolation)
     return to_grey(clip) if nb_channel == 1 else clip
+
+
+def output_dtype(name: str, xp=np):
+    """The array dtype of a generator's ``dtype`` option (``'bfloat16'`` is ``ml_dtypes.bfloat16``, host only)."""
+    if name != "bfloat16":
+        return xp.dtype(name)
+    if xp is not np:
+        raise ValueError("dtype='bfloat16' is for host batches: CuPy has no bfloat16; use 'float16' on the device")
+    try:
+        import ml_dtypes
+    except ImportError as e:
+        raise ValueError("dtype='bfloat16' needs the ml_dtypes package (pip install ml_dtypes)") from e
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def store(values, out, scale=None) -> None:
+    """Write ``values * scale`` (``scale`` None or 1: ``values``) into ``out``, whatever ``out``'s dtype.
+
+    uint8 ``out`` takes the values as they are (rounded to nearest and clipped to
+    0..255 when they are not uint8; ``scale`` is not applied: the model rescales).
+    """
+    xp = array_module(out)
+    if out.dtype == xp.uint8:
+        out[...] = values if values.dtype == xp.uint8 else xp.clip(xp.rint(values), 0, 255)
+        return
+    if scale is None or scale == 1:
+        out[...] = values
+    elif out.dtype in (xp.float32, xp.float16):
+        xp.multiply(values, xp.float32(scale), out=out)
+    else:                                   # bfloat16: no ufunc output, convert from float32
+        out[...] = (values * np.float32(scale)).astype(out.dtype)

@@ -18,6 +18,7 @@ Interpolation = Literal["linear", "area"]
 Sampling = Literal["uniform", "legacy"]
 OnError = Literal["skip", "raise"]
 OnBadFrames = Literal["fill", "skip", "raise"]
+OutputDtype = Literal["float32", "float16", "bfloat16", "uint8"]
 TargetFrame = Literal["next", "last"]
 
 
@@ -90,11 +91,16 @@ class FrameOptions(Options):
     (timeseries only; all its videos must then share one size). ``nb_channel``: 3
     (RGB) or 1 (grey, BT.601 luma). ``rescale``: ``x = uint8 * rescale`` (None or 1:
     no scaling). ``interpolation``: ``'linear'`` (``cv2.INTER_LINEAR``) or ``'area'``.
+    ``dtype`` of ``x``: ``'float32'`` (``uint8 * rescale``), ``'float16'``/``'bfloat16'``
+    (the same, narrower), or ``'uint8'`` (the decoded values, no rescale: the model
+    rescales, e.g. with ``keras.layers.Rescaling(1 / 255)``; a quarter of the memory
+    traffic and of the host-to-device copy).
     """
     target_shape: tuple | None
     nb_channel: int
     rescale: float | None
     interpolation: Interpolation
+    dtype: OutputDtype = "float32"
 
     def validate(self):
         if self.target_shape is not None:
