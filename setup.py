@@ -28,7 +28,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "gpu": ["nvidia-dali-cuda130>=2.0", "cupy-cuda13x>=13.0"],
+        # cupy[ctk]: CuPy 14 compiles every kernel with NVRTC, which needs the CUDA headers it brings
+        "gpu": ["nvidia-dali-cuda130>=2.4", "cupy-cuda13x[ctk]>=14.0"],
         # the DALI wheel is in the tests for its CPU decoders (VP9/MJPEG): pipeline construction runs without a GPU.
         # Not here: keras-video-generators==1.0.14 (test_flow_compat's reference) must be installed with
         # --no-deps, which an extra cannot say: `make test` installs it and stops when that fails. The optional

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import keras
 
+from .ops import to_host
+
 
 def to_tf_dataset(gen, repeat: bool = False):
     """A ``tf.data.Dataset`` of ``gen``'s batches, one epoch (or endless with ``repeat``).
@@ -22,7 +24,7 @@ def to_tf_dataset(gen, repeat: bool = False):
     """
     import tensorflow as tf
 
-    x0, y0 = (_host(a) for a in gen[0])
+    x0, y0 = (to_host(a) for a in gen[0])
     spec = (tf.TensorSpec((None,) + x0.shape[1:], tf.as_dtype(x0.dtype)),
             tf.TensorSpec((None,) + y0.shape[1:], tf.as_dtype(y0.dtype)))
 
@@ -30,7 +32,7 @@ def to_tf_dataset(gen, repeat: bool = False):
         while True:
             for i in range(len(gen)):
                 x, y = gen[i]
-                yield _host(x), _host(y)
+                yield to_host(x), to_host(y)
             gen.on_epoch_end()
             if not repeat:
                 return
@@ -41,8 +43,6 @@ def to_tf_dataset(gen, repeat: bool = False):
     return ds.with_options(options).prefetch(2)
 
 
-def _host(a):
-    return a.get() if type(a).__module__.startswith("cupy") else a
 
 
 class DLPackDataset(keras.utils.PyDataset):

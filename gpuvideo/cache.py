@@ -1,10 +1,10 @@
 """A byte-bounded LRU cache of decoded clips (NumPy or CuPy arrays)."""
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 
 import numpy as np
+from .parallel import ForkSafeLock
 
 #: default budget of ``use_frame_cache=True``, per generator and process
 DEFAULT_CACHE_BYTES = 512 * 2 ** 20
@@ -20,7 +20,7 @@ class ClipCache:
         self.nbytes = 0
         self.hits = self.misses = 0
         self._data: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
 
     def get(self, key):
         with self._lock:

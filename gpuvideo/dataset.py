@@ -15,6 +15,8 @@ transform (in parallel threads), and targets.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
 import os
@@ -25,9 +27,9 @@ import numpy as np
 
 from .decode import Request, make_decoder, select
 from .errors import BadInputReport, VideoError
-from .ops import array_module, is_device_array, to_host
+from .ops import array_module, is_device_array, output_dtype, store, to_host
 from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions
-from .parallel import ThreadMap
+from .parallel import ReadAhead, ThreadMap
 from .rows import PredictionRows
 from .sharding import resolve_shard, shard
 
@@ -62,7 +64,8 @@ class EndlessIterator:
 
 
 class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
-    """Batches ``x`` ``(B,) + sample_shape`` float32 (CuPy with ``device_batches`` on the GPU backend), and
+    """Batches ``x`` ``(B,) + sample_shape`` in the ``dtype`` option's type, float32 by default (CuPy with
+    ``device_batches`` on the GPU backend), and
     ``y`` from :meth:`_targets` (batches are ``x`` alone when it returns None).
 
     ``len(ds) = ceil(samples / batch_size)`` (with sharding, ``samples`` is the
@@ -100,6 +103,7 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         self._ids = np.asarray(ids, np.int64)
         self._decoder = None
         self._post = ThreadMap(self.decoding.decode_threads or min(self.batch_size, _cpus()), "gpuvideo-post")
+        self._ahead = ReadAhead()
         self._transform = self.augment.function
         self.epoch = 0
         self._current = 0
@@ -111,7 +115,7 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         if self._decoder is None:
             size = self.frames.target_shape or self._native_size()
             self._decoder = make_decoder(self.backend, size, self._decode_channels(), self.frames.interpolation,
-                                         self._decode_options(), self.batch_size, self._keep_recent())
+                                         self._decode_options(), self.batch_size, self._keep_recent(), self.report)
         return self._decoder
 
     def _decode_options(self) -> DecodeOptions:
@@ -156,31 +160,39 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ------------------------------------------------------------------ which samples a batch holds
-    def sample_at(self, position: int) -> int:
+    def sample_at(self, position: int, order: np.ndarray | None = None) -> int:
         """Sample id at ``position`` of this epoch's order (wrapping around this shard's samples)."""
-        return self._slot_sample(int(self._ids[self._order[position % len(self._ids)]]))
+        order = self._order if order is None else order
+        return self._slot_sample(int(self._ids[order[position % len(self._ids)]]))
 
     def _slot_sample(self, slot: int) -> int:
         """The sample that entry ``slot`` of ``_ids`` serves this epoch: itself, unless a subclass's ids are
-        slots mapped to samples per epoch (class balancing, :mod:`gpuvideo.balance`)."""
+        slots mapped to samples per epoch (class balancing, :mod:`gpuvideo.balance`). Batches fix their
+        sample ids when they are asked for (:meth:`_batch`), so read-ahead keeps the epoch's draws."""
         return slot
 
-    def _batch_ids(self, index: int) -> tuple[list[int], int]:
+    def _batch_index(self, index: int) -> int:
         n = len(self)
         if index < 0:
             index += n
         if not 0 <= index < n:
             raise IndexError(f"batch {index} out of range for {n} batches")
+        return index
+
+    def _batch(self, index: int) -> tuple[list[int], dict]:
+        """Sample ids of batch ``index`` of this epoch, and the state its reading carries: the epoch, its
+        order (fixed here, so a batch read ahead is the batch of the epoch it was asked in), and where
+        replacements are drawn from."""
         first = index * self.batch_size
         size = self.batch_size
         if not self.batching.complete_last_batch:
             size = min(size, self.epoch_samples - first)
-        return [self.sample_at(first + k) for k in range(size)], first + size
+        state = {"epoch": self.epoch, "order": self._order, "next_pos": first + size, "drawn": 0}
+        return [self.sample_at(first + k, state["order"]) for k in range(size)], state
 
     def batch_info(self, index: int) -> list[SampleInfo]:
         """Files and frames of batch ``index`` in this epoch, in batch order (known bad samples replaced)."""
-        ids, next_pos = self._batch_ids(index)
-        state = {"next_pos": next_pos, "drawn": 0}
+        ids, state = self._batch(self._batch_index(index))
         return [self.sample_info(self._substitute(i, state)) for i in ids]
 
     def sample_info(self, sample: int) -> SampleInfo:
@@ -197,8 +209,22 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
 
     # ------------------------------------------------------------------ batches
     def __getitem__(self, index: int):
-        ids, next_pos = self._batch_ids(index)
-        x, ids = self._load(ids, {"next_pos": next_pos, "drawn": 0})
+        index = self._batch_index(index)
+        depth = self._prefetch_depth()
+        if not depth:
+            return self._read(*self._batch(index))
+        upcoming = [((self.epoch, j), functools.partial(self._read, *self._batch(j)))
+                    for j in range(index + 1, min(len(self), index + 1 + depth))]
+        return self._ahead.get((self.epoch, index), lambda: self._read(*self._batch(index)), upcoming)
+
+    def _prefetch_depth(self) -> int:
+        p = self.decoding.prefetch
+        if p is not None:
+            return p
+        return 1 if self.backend == "gpu" and self.workers <= 1 and not self.use_multiprocessing else 0
+
+    def _read(self, ids: list[int], state: dict):
+        x, ids = self._load(ids, state)
         y = self._targets(ids)
         if y is None:
             return x
@@ -213,9 +239,13 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
             for s in pending:
                 ids[s] = self._substitute(ids[s], state)
             clips, failed = self._decode_slots(ids, pending)
-            if x is None and clips:
-                x = self._allocate(len(ids), next(iter(clips.values())))
-            self._post.map(lambda item: self._finish(x, ids[item[0]], *item), clips.items())
+            if clips:
+                if x is None:
+                    x = self._allocate(len(ids), next(iter(clips.values())))
+                with self._device():
+                    self._postprocess_many(clips, x)
+                    if self._transform is not None:
+                        self._post.map(lambda s: self._augment(x, ids[s], s, state["epoch"]), list(clips))
             pending = failed
         return x, ids
 
@@ -238,7 +268,7 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
                 if clip is None:
                     failed.append(slots[k])
                 else:
-                    clips[slots[k]] = clip if self._keep_on_device() else to_host(clip)
+                    clips[slots[k]] = self._placed(clip)
         return clips, failed
 
     def _plan(self, ids: list[int]) -> list[tuple[Request, list[tuple[int, np.ndarray | None]]]]:
@@ -255,19 +285,41 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
             return None
         return result if positions is None else result[positions]
 
-    def _finish(self, x, sample: int, slot: int, clip) -> None:
-        """Post-process ``clip`` into ``x[slot]`` and apply the random transform."""
-        out = x[slot]
-        self._postprocess(clip, out)
-        if self._transform is not None:
-            out[...] = self._transform(out, np.random.default_rng([self.seed, self.epoch, sample]))
+    def _postprocess_many(self, clips: dict, x) -> None:
+        """``x[slot] = postprocess(clip)`` for every ``{slot: clip}``, clips in parallel threads."""
+        self._post.map(lambda item: self._postprocess(item[1], x[item[0]]), list(clips.items()))
+
+    def _augment(self, x, sample: int, slot: int, epoch: int) -> None:
+        """The random transform of ``sample``, drawn from ``(seed, epoch, sample)``, applied to ``x[slot]``
+        (in float32, then stored in ``x``'s dtype)."""
+        clip = x[slot] if x.dtype == np.float32 else x[slot].astype(np.float32)
+        store(self._transform(clip, np.random.default_rng([self.seed, epoch, sample])), x[slot])
 
     def _allocate(self, n: int, example):
         xp = array_module(example)
-        return xp.empty((n,) + self._sample_shape(example), xp.float32)
+        return xp.empty((n,) + self._sample_shape(example), output_dtype(self.frames.dtype, xp))
 
     def _keep_on_device(self) -> bool:
         return self.decoding.device_batches and self.backend == "gpu"
+
+    def _placed(self, clip):
+        """``clip`` where batches live: on the decoding GPU with device batches, else in host memory."""
+        if not self._keep_on_device():
+            return to_host(clip)
+        if is_device_array(clip):
+            return clip
+        import cupy
+
+        with self._device():
+            return cupy.asarray(clip)
+
+    def _device(self):
+        """The decoding GPU as CuPy's current device (device batches), else a no-op context."""
+        if not self._keep_on_device():
+            return contextlib.nullcontext()
+        import cupy
+
+        return cupy.cuda.Device(getattr(self.decoder, "device_id", None) or 0)
 
     # ------------------------------------------------------------------ subclass hooks
     def _request(self, sample: int):
@@ -308,13 +360,8 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         return tuple(clip.shape)
 
     def _postprocess(self, clip, out) -> None:
-        """Decoded uint8 ``clip`` -> float32 model input written into ``out``: ``clip * rescale``."""
-        rescale = self.frames.rescale
-        if rescale is None or rescale == 1:
-            out[...] = clip
-        else:
-            xp = array_module(out)
-            xp.multiply(clip, xp.float32(rescale), out=out)
+        """Decoded uint8 ``clip`` -> model input written into ``out``: ``clip * rescale`` in ``out``'s dtype."""
+        store(clip, out, self.frames.rescale)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -322,9 +369,9 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         decoder, self._decoder = getattr(self, "_decoder", None), None
         if decoder is not None:
             decoder.close()
-        post = getattr(self, "_post", None)
-        if post is not None:
-            post.close()
+        for helper in (getattr(self, "_post", None), getattr(self, "_ahead", None)):
+            if helper is not None:
+                helper.close()
 
     def __del__(self):
         try:

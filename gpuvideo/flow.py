@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -28,7 +28,8 @@ from .farneback.params import FarnebackParams
 from .flow_compat import keras_video_motion
 from .generator import VideoFrameGenerator
 from .motion import METHOD_ABS_DIFF, METHOD_DIFF_MASK, METHOD_FLOW_MASK, METHOD_OPTICAL_FLOW, motion_images
-from .ops import array_module, to_host
+from .opticalflow import FlowBackend
+from .ops import array_module, is_device_array, store, to_host
 from .options import Options
 
 log = logging.getLogger("gpuvideo")
@@ -48,7 +49,7 @@ class MotionOptions(Options):
     """
     method: Literal[1, 2, 3, 4]
     flow_output: Literal["picture", "raw"]
-    flow_backend: Literal[None, "cv2", "cupy", "opencv-cuda"]
+    flow_backend: Optional[FlowBackend]
     flow_compat: Literal[None, "keras_video"]
     farneback: FarnebackParams
 
@@ -103,6 +104,11 @@ class OpticalFlowGenerator(VideoFrameGenerator):
                                     FarnebackParams(pyr_scale=0.5, levels=flowlevel, winsize=winsize,
                                                     iterations=iterations, poly_n=5, poly_sigma=1.1, flags=0))
         super().__init__(*args, nb_frames=nb_frames, **kwargs)
+        if self.frames.dtype != "float32" and (flow_output == "raw" or flow_compat is not None):
+            raise ValueError(f"dtype={self.frames.dtype!r}: raw flow and keras_video's images are float32 only")
+        if flow_backend in ("cupy", "opencv-cuda") and self.use_multiprocessing:
+            raise ValueError(f"flow_backend={flow_backend!r} cannot run in forked workers (CUDA does not survive "
+                             f"fork): use use_multiprocessing=False with workers=N threads")
         if self.transformation is not None and method in (METHOD_OPTICAL_FLOW, METHOD_FLOW_MASK):
             log.info("transformations move flow images but do not turn their directions (hue / dx, dy)")
 
@@ -133,6 +139,20 @@ class OpticalFlowGenerator(VideoFrameGenerator):
         t, h, w, _ = clip.shape
         return (t - 1, h, w, 2 if self.motion.flow_output == "raw" else self.frames.nb_channel)
 
+    def _postprocess_many(self, clips: dict, x) -> None:
+        """Device batches: the motion images of every clip in one call (Farneback batched over all pairs)."""
+        first = next(iter(clips.values()))
+        if not is_device_array(first) or self.motion.flow_compat is not None:
+            return super()._postprocess_many(clips, x)
+        xp = array_module(first)
+        slots = list(clips)
+        m, rescale = self.motion, self.frames.rescale
+        images = motion_images(xp.stack([clips[s] for s in slots]), m.method, self.frames.nb_channel, m.farneback,
+                               m.flow_output, m.flow_backend)
+        out = xp.empty(images.shape, x.dtype)
+        store(images, out, None if m.flow_output == "raw" else rescale)
+        x[xp.asarray(slots)] = out
+
     def _postprocess(self, clip, out) -> None:
         """RGB uint8 ``(nb_frames + 1, H, W, 3)`` -> float32 ``(nb_frames, H, W, C)`` into ``out``."""
         m, rescale = self.motion, self.frames.rescale
@@ -141,11 +161,7 @@ class OpticalFlowGenerator(VideoFrameGenerator):
                                           self.flowlevel, self.winsize, self.iterations)
             return
         images = motion_images(clip, m.method, self.frames.nb_channel, m.farneback, m.flow_output, m.flow_backend)
-        if m.flow_output == "raw" or rescale is None or rescale == 1:
-            out[...] = images
-        else:
-            xp = array_module(out)
-            xp.multiply(images, xp.float32(rescale), out=out)
+        store(images, out, None if m.flow_output == "raw" else rescale)
 
     # ------------------------------------------------------------------ keras_video's per-pair methods
     def _pair(self, images) -> np.ndarray:

@@ -72,13 +72,18 @@ class VideoFrameGenerator(VideoDataset):
     ``'cpu'``: PyAV/FFmpeg; ``'gpu'``: DALI + NVDEC, files NVDEC cannot decode
     fall back to PyAV; ``'dali-cpu'``: DALI's CPU decoder, for tests),
     ``device_batches`` (with ``backend='gpu'``: batches stay on the GPU as CuPy
-    arrays; see :mod:`gpuvideo.adapters`), ``class_balance`` (None; ``'oversample'``
-    or ``'undersample'``: every class gets as many samples per epoch as the
-    largest, or smallest, class; see :mod:`gpuvideo.balance`), and Keras's ``workers``,
+    arrays; see :mod:`gpuvideo.adapters`), ``device_id`` (the GPU; default the
+    launcher's ``LOCAL_RANK``, else CuPy's current device), ``prefetch`` (batches
+    read ahead in a background thread; default 1 on the GPU backend with one
+    Keras worker, else 0), ``dtype`` of ``x`` (``'float32'``, ``'float16'``,
+    ``'bfloat16'``, or ``'uint8'``: the decoded values without rescale, for a model
+    that rescales itself), ``class_balance`` (None; ``'oversample'`` or
+    ``'undersample'``: every class gets as many samples per epoch as the largest,
+    or smallest, class; see :mod:`gpuvideo.balance`), and Keras's ``workers``,
     ``use_multiprocessing``, ``max_queue_size``. The options are validated once,
     in :mod:`gpuvideo.options`.
 
-    Output of ``gen[i]``: ``x`` float32 ``(batch_size, nb_frames, height, width, nb_channel)``,
+    Output of ``gen[i]``: ``x`` ``(batch_size, nb_frames, height, width, nb_channel)`` (float32 by default),
     ``y`` float32 one-hot ``(batch_size, classes_count)`` in sorted class order.
 
     Other sources of videos (``source=``, a :class:`~gpuvideo.sources.Source`, replaces
@@ -98,6 +103,7 @@ class VideoFrameGenerator(VideoDataset):
                  progress: bool = True, complete_last_batch: bool = True, workers: int = 1,
                  use_multiprocessing: bool = False, max_queue_size: int = 10, shard_index: int | None = None,
                  num_shards: int | None = None, backend: str = "auto", device_batches: bool = False,
+                 device_id: int | None = None, prefetch: int | None = None, dtype: str = "float32",
                  class_balance: str | None = None, source: Source | None = None):
         args = dict(locals())
         if split is not None:
@@ -302,10 +308,7 @@ class VideoFrameGenerator(VideoDataset):
         if clip is None and self._predicting:      # reported in bad_files; the row stays, as zeros
             n = len(request.indices) if positions is None else len(positions)
             w, h = self.frames.target_shape
-            clip = np.zeros((n, h, w, self._decode_channels()), np.uint8)
-            if self._keep_on_device():
-                import cupy
-                clip = cupy.asarray(clip)
+            clip = np.zeros((n, h, w, self._decode_channels()), np.uint8)     # moved to the GPU by _placed
         return clip
 
     # ------------------------------------------------------------------ keras_video compatibility

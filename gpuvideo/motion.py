@@ -18,7 +18,8 @@ import logging
 
 import numpy as np
 
-from .ops import array_module, to_grey
+from .farneback.params import gaussian_kernel_1d
+from .ops import array_module, is_device_array, to_grey
 
 log = logging.getLogger("gpuvideo")
 
@@ -35,6 +36,16 @@ MASK_KSIZE = 15
 # OpenCV's HSV->RGB sector table: for each sector, the (b, g, r) indices into
 # (v, v(1-s), v(1-s f), v(1-s(1-f))).
 _SECTORS = ((1, 3, 0), (1, 0, 2), (3, 0, 1), (0, 2, 1), (0, 1, 3), (2, 1, 0))
+_SECTORS_RGB = np.asarray(_SECTORS, np.int32)[:, ::-1].copy()          # (r, g, b) order
+
+
+@functools.lru_cache(maxsize=16)
+def _device_sectors(device_id: int):
+    """:data:`_SECTORS_RGB` on CuPy device ``device_id``, copied once (no host transfer per batch)."""
+    import cupy
+
+    with cupy.cuda.Device(device_id):
+        return cupy.asarray(_SECTORS_RGB)
 
 
 # --------------------------------------------------------------------------- differences and masks
@@ -42,25 +53,6 @@ def absdiff(a, b):
     """``|a - b|`` of two uint8 arrays of the same shape (equals ``cv2.absdiff``)."""
     xp = array_module(a)
     return xp.abs(a.astype(xp.int16) - b.astype(xp.int16)).astype(xp.uint8)
-
-
-def gaussian_kernel(ksize: int, sigma: float = 0.0) -> np.ndarray:
-    """float32 taps of ``cv2.getGaussianKernel(ksize, sigma, CV_32F)`` (``sigma <= 0``: OpenCV's default)."""
-    from .farneback.params import gaussian_kernel_1d
-
-    return gaussian_kernel_1d(int(ksize), float(sigma))
-
-
-def _reflect101(xp, n: int, r: int):
-    """Source indices ``-r .. n-1+r`` folded with OpenCV's ``BORDER_REFLECT_101``."""
-    idx = np.arange(-r, n + r)
-    if n == 1:
-        idx = np.zeros_like(idx)
-    else:
-        period = 2 * (n - 1)
-        idx = np.mod(idx, period)
-        idx = np.where(idx >= n, period - idx, idx)
-    return xp.asarray(idx)
 
 
 def gaussian_blur(x, ksize: int = MASK_KSIZE, sigma: float = 0.0, impl: str | None = None):
@@ -76,9 +68,9 @@ def gaussian_blur(x, ksize: int = MASK_KSIZE, sigma: float = 0.0, impl: str | No
     if x.ndim < 3:
         raise ValueError(f"expected (..., H, W, C) images, got shape {x.shape}")
     if impl is None:
-        impl = "cv2" if xp is np else "xp"
+        impl = "xp" if is_device_array(x) else "cv2"
     if impl == "cv2":
-        if xp is not np:
+        if is_device_array(x):
             raise TypeError("impl='cv2' needs NumPy arrays")
         import cv2
 
@@ -91,14 +83,16 @@ def gaussian_blur(x, ksize: int = MASK_KSIZE, sigma: float = 0.0, impl: str | No
         return out.reshape(x.shape)
     if impl != "xp":
         raise ValueError(f"impl must be 'cv2', 'xp' or None, got {impl!r}")
-    taps = [float(t) for t in gaussian_kernel(ksize, sigma)]
+    taps = [float(t) for t in gaussian_kernel_1d(ksize, sigma)]
     r = len(taps) // 2
     h, w = x.shape[-3], x.shape[-2]
-    padded = xp.take(x, _reflect101(xp, w, r), axis=-2)
+    lead = ((0, 0),) * (x.ndim - 3)
+    # numpy/cupy.pad's "reflect" is OpenCV's BORDER_REFLECT_101 (gfedcb|abcdefgh|gfedcba), also for r >= w
+    padded = xp.pad(x, lead + ((0, 0), (r, r), (0, 0)), mode="reflect")
     tmp = xp.zeros_like(x)
     for i, t in enumerate(taps):
         tmp += xp.float32(t) * padded[..., i:i + w, :]
-    padded = xp.take(tmp, _reflect101(xp, h, r), axis=-3)
+    padded = xp.pad(tmp, lead + ((r, r), (0, 0), (0, 0)), mode="reflect")
     out = xp.zeros_like(x)
     for i, t in enumerate(taps):
         out += xp.float32(t) * padded[..., i:i + h, :, :]
@@ -163,9 +157,9 @@ def hsv_to_rgb(hsv, impl: str | None = None, lanes: int | None = None):
     """
     xp = array_module(hsv)
     if impl is None:
-        impl = "cv2" if xp is np else "xp"
+        impl = "xp" if is_device_array(hsv) else "cv2"
     if impl == "cv2":
-        if xp is not np:
+        if is_device_array(hsv):
             raise TypeError("impl='cv2' needs NumPy arrays")
         import cv2
 
@@ -187,7 +181,7 @@ def hsv_to_rgb(hsv, impl: str | None = None, lanes: int | None = None):
     frac = hh - sector
     sector = sector.astype(xp.int32) % 6
     one = f32(1.0)
-    table = xp.asarray(np.asarray(_SECTORS, np.int32)[:, ::-1].copy())       # (r, g, b) order
+    table = _device_sectors(int(hsv.device.id)) if is_device_array(hsv) else _SECTORS_RGB
     grey = (s == 0)[..., None]
 
     def finish(tab, rounding):
@@ -228,9 +222,9 @@ def flow_to_hsv(flow, impl: str | None = None):
     xp = array_module(flow)
     flow = flow.astype(xp.float32, copy=False)
     if impl is None:
-        impl = "cv2" if xp is np else "xp"
+        impl = "xp" if is_device_array(flow) else "cv2"
     if impl == "cv2":
-        if xp is not np:
+        if is_device_array(flow):
             raise TypeError("impl='cv2' needs NumPy arrays")
         import cv2
 
@@ -316,7 +310,7 @@ def motion_images(clip, method: int = METHOD_OPTICAL_FLOW, nb_channel: int = 3, 
     # identical frames (repeated frames of short videos, stills) are zero motion by definition;
     # Farneback itself returns up to ~0.02 px of noise there, which the min-max picture would amplify
     moving = (prev != nxt).reshape((prev.shape[0], -1)).any(axis=1)
-    if xp is np:
+    if not is_device_array(prev):
         flow = np.zeros(prev.shape + (2,), np.float32)
         idx = np.flatnonzero(moving)
         if idx.size:

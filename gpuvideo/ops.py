@@ -3,13 +3,14 @@
 A clip is ``(T, H, W, C)``; frames ``(H, W, C)`` are accepted too. The array
 module is taken from the input (``cupy`` arrays stay on the GPU). Where OpenCV
 defines the result (grey weights, bilinear resize), the NumPy path uses cv2
-and the integer formulas here reproduce it bit for bit.
+and the integer formulas here reproduce it bit for bit on the device.
 """
 from __future__ import annotations
 
 import numpy as np
 
-#: OpenCV's fixed-point RGB->grey weights (BT.601 luma, 15-bit): R, G, B
+#: OpenCV's fixed-point RGB->grey weights (BT.601 luma, 15-bit): R, G, B.
+#: ``grey = (R*w0 + G*w1 + B*w2 + 2**(GREY_SHIFT-1)) >> GREY_SHIFT`` equals ``COLOR_RGB2GRAY`` on uint8.
 GREY_WEIGHTS = (9798, 19235, 3735)
 GREY_SHIFT = 15
 
@@ -17,7 +18,7 @@ INTERPOLATIONS = ("linear", "area")
 
 
 def is_device_array(x) -> bool:
-    """True for CuPy arrays (device memory)."""
+    """True when ``x`` is a CuPy array (GPU memory); checked by type, without importing CuPy."""
     return type(x).__module__.startswith("cupy")
 
 
@@ -35,11 +36,22 @@ def to_host(x):
 
 
 def to_grey(clip):
-    """RGB uint8 ``(..., 3)`` -> grey uint8 ``(..., 1)`` with OpenCV's ``COLOR_RGB2GRAY`` weights (exact)."""
+    """RGB uint8 ``(..., 3)`` -> grey uint8 ``(..., 1)`` with OpenCV's ``COLOR_RGB2GRAY`` weights (exact).
+
+    NumPy uint8 input goes through ``cv2.cvtColor`` (one call for the whole
+    batch); CuPy arrays and other dtypes use the same fixed-point formula
+    (:data:`GREY_WEIGHTS`, :data:`GREY_SHIFT`), which gives identical bytes.
+    """
+    if not is_device_array(clip) and clip.dtype == np.uint8 and clip.size and clip.shape[-1] == 3:
+        import cv2
+
+        w = clip.shape[-2] if clip.ndim >= 2 else 1
+        flat = np.ascontiguousarray(clip).reshape((-1, w, 3))
+        return cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY).reshape(clip.shape[:-1] + (1,))
     xp = array_module(clip)
     c = clip.astype(xp.int32)
-    w = GREY_WEIGHTS
-    y = (c[..., 0] * w[0] + c[..., 1] * w[1] + c[..., 2] * w[2] + (1 << (GREY_SHIFT - 1))) >> GREY_SHIFT
+    y = (c[..., 0] * GREY_WEIGHTS[0] + c[..., 1] * GREY_WEIGHTS[1] + c[..., 2] * GREY_WEIGHTS[2]
+         + (1 << (GREY_SHIFT - 1))) >> GREY_SHIFT
     return y.astype(xp.uint8)[..., None]
 
 
@@ -53,8 +65,7 @@ def resize(clip, size: tuple[int, int], interpolation: str = "linear"):
     w, h = int(size[0]), int(size[1])
     if clip.shape[-3] == h and clip.shape[-2] == w:
         return clip
-    xp = array_module(clip)
-    if xp is not np:
+    if is_device_array(clip):
         raise TypeError("resize of device arrays is done by the GPU decode path")
     import cv2
 
@@ -83,3 +94,34 @@ def prepare_clip(clip, size: tuple[int, int], nb_channel: int = 3, interpolation
         raise ValueError(f"nb_channel must be 1 or 3, got {nb_channel}")
     clip = resize(clip, size, interpolation)
     return to_grey(clip) if nb_channel == 1 else clip
+
+
+def output_dtype(name: str, xp=np):
+    """The array dtype of a generator's ``dtype`` option (``'bfloat16'`` is ``ml_dtypes.bfloat16``, host only)."""
+    if name != "bfloat16":
+        return xp.dtype(name)
+    if xp is not np:
+        raise ValueError("dtype='bfloat16' is for host batches: CuPy has no bfloat16; use 'float16' on the device")
+    try:
+        import ml_dtypes
+    except ImportError as e:
+        raise ValueError("dtype='bfloat16' needs the ml_dtypes package (pip install ml_dtypes)") from e
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def store(values, out, scale=None) -> None:
+    """Write ``values * scale`` (``scale`` None or 1: ``values``) into ``out``, whatever ``out``'s dtype.
+
+    uint8 ``out`` takes the values as they are (rounded to nearest and clipped to
+    0..255 when they are not uint8; ``scale`` is not applied: the model rescales).
+    """
+    xp = array_module(out)
+    if out.dtype == xp.uint8:
+        out[...] = values if values.dtype == xp.uint8 else xp.clip(xp.rint(values), 0, 255)
+        return
+    if scale is None or scale == 1:
+        out[...] = values
+    elif out.dtype in (xp.float32, xp.float16):
+        xp.multiply(values, xp.float32(scale), out=out)
+    else:                                   # bfloat16: no ufunc output, convert from float32
+        out[...] = (values * np.float32(scale)).astype(out.dtype)

@@ -17,15 +17,19 @@ Backends:
 from __future__ import annotations
 
 import logging
+import typing
+from typing import Literal
 
 import numpy as np
 
 from .farneback.params import FarnebackParams
-from .ops import array_module
+from .ops import is_device_array
 
 log = logging.getLogger("gpuvideo")
 
-BACKENDS = ("cv2", "cupy", "opencv-cuda")
+#: Farneback backends (one vocabulary: the optical-flow generator's ``flow_backend`` takes these or None)
+FlowBackend = Literal["cv2", "cupy", "opencv-cuda"]
+FLOW_BACKENDS = typing.get_args(FlowBackend)
 
 
 def make_params(params=None) -> FarnebackParams:
@@ -60,7 +64,7 @@ def _cupy_impl():
 
 def default_backend(x) -> str:
     """Backend used for arrays like ``x`` when none is given."""
-    if array_module(x) is np:
+    if not is_device_array(x):
         return "cv2"
     try:
         _cupy_impl()
@@ -100,12 +104,12 @@ def farneback(prev, next, params=None, *, backend: str | None = None):  # noqa: 
     elif backend == "opencv-cuda":
         out = _farneback_opencv_cuda(prev, next, p)
     else:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ValueError(f"backend must be one of {FLOW_BACKENDS}, got {backend!r}")
     return out[0] if single else out
 
 
 def _farneback_cv2(prev, nxt, p: FarnebackParams):
-    if array_module(prev) is not np:
+    if is_device_array(prev):
         raise TypeError("backend 'cv2' needs NumPy arrays; use 'cupy' or 'opencv-cuda' for device arrays")
     import cv2
 
@@ -119,7 +123,7 @@ def _farneback_cv2(prev, nxt, p: FarnebackParams):
 
 def _farneback_cupy(prev, nxt, p: FarnebackParams):
     fn = _cupy_impl()
-    if array_module(prev) is np:
+    if not is_device_array(prev):
         try:
             import cupy
         except ImportError as e:
@@ -138,7 +142,7 @@ def _farneback_opencv_cuda(prev, nxt, p: FarnebackParams):
     # all eight arguments: the CUDA class's defaults differ from calcOpticalFlowFarneback's
     algo = cv2.cuda.FarnebackOpticalFlow.create(p.levels, p.pyr_scale, False, p.winsize, p.iterations,
                                                 p.poly_n, p.poly_sigma, p.flags)
-    on_device = array_module(prev) is not np
+    on_device = is_device_array(prev)
     host_prev = prev.get() if on_device else prev
     host_next = nxt.get() if on_device else nxt
     n, h, w = host_prev.shape

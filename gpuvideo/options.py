@@ -18,6 +18,7 @@ Interpolation = Literal["linear", "area"]
 Sampling = Literal["uniform", "legacy"]
 OnError = Literal["skip", "raise"]
 OnBadFrames = Literal["fill", "skip", "raise"]
+OutputDtype = Literal["float32", "float16", "bfloat16", "uint8"]
 TargetFrame = Literal["next", "last"]
 
 
@@ -43,14 +44,27 @@ def check_int(name: str, value, low: int | None = None) -> int:
     return int(value)
 
 
+def _literal_values(hint) -> tuple | None:
+    """The values a ``Literal`` (or ``Optional[Literal]``) type allows; None for any other type."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Union:
+        parts = [_literal_values(a) if a is not type(None) else (None,) for a in typing.get_args(hint)]
+        if all(p is not None for p in parts):
+            return tuple(v for p in parts for v in p)
+    return None
+
+
 class Options:
     """Base of the frozen option objects: Literal fields checked, then :meth:`validate`."""
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
-            if typing.get_origin(hints[f.name]) is Literal:
-                check_choice(f.name, getattr(self, f.name), hints[f.name])
+            allowed = _literal_values(hints[f.name])
+            value = getattr(self, f.name)
+            if allowed is not None and value not in allowed:
+                raise ValueError(f"{f.name} must be one of {allowed}, got {value!r}")
         self.validate()
 
     def validate(self) -> None:
@@ -77,11 +91,16 @@ class FrameOptions(Options):
     (timeseries only; all its videos must then share one size). ``nb_channel``: 3
     (RGB) or 1 (grey, BT.601 luma). ``rescale``: ``x = uint8 * rescale`` (None or 1:
     no scaling). ``interpolation``: ``'linear'`` (``cv2.INTER_LINEAR``) or ``'area'``.
+    ``dtype`` of ``x``: ``'float32'`` (``uint8 * rescale``), ``'float16'``/``'bfloat16'``
+    (the same, narrower), or ``'uint8'`` (the decoded values, no rescale: the model
+    rescales, e.g. with ``keras.layers.Rescaling(1 / 255)``; a quarter of the memory
+    traffic and of the host-to-device copy).
     """
     target_shape: tuple | None
     nb_channel: int
     rescale: float | None
     interpolation: Interpolation
+    dtype: OutputDtype = "float32"
 
     def validate(self):
         if self.target_shape is not None:
@@ -105,7 +124,12 @@ class DecodeOptions(Options):
     backend, batches stay CuPy arrays. ``max_open_readers``: idle open files kept
     per process. ``seek_cost``: a reader seeks only to skip more than this many
     frames. ``resize_in_decoder``: resize in FFmpeg's scaler while converting to RGB
-    (faster; pixels differ from OpenCV's by a few levels). ``on_error``: a video
+    (faster; pixels differ from OpenCV's by a few levels). ``device_id``: the GPU
+    that decodes and holds device batches (None: the launcher's ``LOCAL_RANK``,
+    else CuPy's current device). ``prefetch``: batches read ahead in a background
+    thread while the model trains on the current one (None: 1 on the GPU backend
+    with one Keras worker, else 0; Keras's own ``workers`` read ahead too).
+    ``on_error``: a video
     that cannot be used is ``'skip'``\\ ped (logged, reported, replaced) or
     ``'raise'``\\ s. ``on_bad_frames``: see :class:`~gpuvideo.timeseries.VideoTimeseriesGenerator`.
     """
@@ -120,8 +144,14 @@ class DecodeOptions(Options):
     resize_in_decoder: bool
     on_error: OnError
     on_bad_frames: OnBadFrames
+    device_id: int | None = None
+    prefetch: int | None = None
 
     def validate(self):
+        if self.device_id is not None:
+            check_int("device_id", self.device_id, 0)
+        if self.prefetch is not None:
+            check_int("prefetch", self.prefetch, 0)
         if self.decode_threads is not None:
             check_int("decode_threads", self.decode_threads, 1)
         check_int("ffmpeg_threads", self.ffmpeg_threads, 0)

@@ -1,10 +1,32 @@
-"""A thread pool for ``map`` that survives ``fork`` (Keras's process workers)."""
+"""Threads that survive ``fork`` (Keras's process workers): a lock, a ``map`` pool and a read-ahead thread."""
 from __future__ import annotations
 
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
+
+
+class ForkSafeLock:
+    """A ``threading.Lock`` that a forked child gets anew.
+
+    ``fork`` copies a lock in whatever state it was: held by a parent thread
+    that does not exist in the child, it would never be released there.
+    """
+
+    def __init__(self):
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        if self._pid != os.getpid():
+            self._lock = threading.Lock()
+            self._pid = os.getpid()
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
 
 
 class ThreadMap:
@@ -19,7 +41,7 @@ class ThreadMap:
         self.name = name
         self._pool = None
         self._pid = None
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
 
     def map(self, fn: Callable, items: Iterable) -> list:
         items = list(items)
@@ -36,5 +58,48 @@ class ThreadMap:
         with self._lock:
             pool, self._pool = self._pool, None
             mine = self._pid == os.getpid()
+        if pool is not None and mine:
+            pool.shutdown(wait=False)
+
+
+class ReadAhead:
+    """Computes the next items in one background thread while the current one is used.
+
+    :meth:`get` returns the value for ``key`` (waiting for it when it is being
+    computed, else computing it inline), then starts the ``upcoming`` ones and
+    forgets any other. Values and errors are those of the callables. Per process,
+    like :class:`ThreadMap`.
+    """
+
+    def __init__(self, name: str = "gpuvideo-ahead"):
+        self.name = name
+        self._pool = None
+        self._pid = None
+        self._pending: dict = {}
+        self._lock = ForkSafeLock()
+
+    def get(self, key, make: Callable, upcoming: list[tuple[object, Callable]]):
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix=self.name)
+                self._pid = os.getpid()
+                self._pending = {}
+            future = self._pending.pop(key, None)
+            keep = {k for k, _ in upcoming}
+            for k in [k for k in self._pending if k not in keep]:
+                self._pending.pop(k).cancel()
+            for k, fn in upcoming:
+                if k not in self._pending:
+                    self._pending[k] = self._pool.submit(fn)
+        return future.result() if future is not None else make()
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            mine = self._pid == os.getpid()
+            for f in self._pending.values():
+                f.cancel()
+            self._pending = {}
+            self._pid = None
         if pool is not None and mine:
             pool.shutdown(wait=False)

@@ -72,7 +72,8 @@ class VideoTimeseriesGenerator(VideoDataset):
       is shorter, so ``model.predict(gen)`` returns one output per window, in order);
       True fills it with windows from the start of the epoch order.
     - ``target_shape`` (width, height) or None for the file's size, ``nb_channel`` 1 or 3,
-      ``rescale`` (x is float32 ``frame * rescale``), ``transformation`` (see
+      ``rescale`` (x is float32 ``frame * rescale``), ``dtype`` (``'float32'``, ``'float16'``,
+      ``'bfloat16'``, or ``'uint8'``: the frames as decoded, no rescale), ``transformation`` (see
       :func:`gpuvideo.transform.make_transform`; one draw per window).
     - ``on_bad_frames``: ``"fill"``, ``"skip"`` or ``"raise"`` (see the module doc).
     - ``decode_threads``: videos of a batch decoded in parallel; ``ffmpeg_threads``:
@@ -82,7 +83,9 @@ class VideoTimeseriesGenerator(VideoDataset):
       resizes with OpenCV (``interpolation``), as the other generators do.
     - ``backend``: ``'auto'``, ``'cpu'``, ``'gpu'`` or ``'dali-cpu'``, as in
       :class:`~gpuvideo.generator.VideoFrameGenerator`. With DALI each batch's
-      frames of a video are decoded in one pipeline run.
+      frames of a video are decoded in one pipeline run, from an excerpt of the GOPs
+      they need (the cost of a batch does not grow with the video's length).
+      ``device_id``, ``prefetch``: as in :class:`~gpuvideo.generator.VideoFrameGenerator`.
     - ``max_open_readers``: idle open files kept (least recently used closed).
       ``seek_cost``: the reader seeks only to skip more than this many frames (it
       decodes forward through shorter gaps).
@@ -103,6 +106,7 @@ class VideoTimeseriesGenerator(VideoDataset):
                  complete_last_batch: bool = False, seed: int | None = None, decode_threads: int | None = None,
                  ffmpeg_threads: int = 1, resize_in_decoder: bool = False, interpolation: str = "linear",
                  max_open_readers: int = 4, seek_cost: int = 16, backend: str = "auto",
+                 device_id: int | None = None, prefetch: int | None = None, dtype: str = "float32",
                  shard_index: int | None = None, num_shards: int | None = None, index_cache=True,
                  progress: bool = False, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):
@@ -251,7 +255,7 @@ class VideoTimeseriesGenerator(VideoDataset):
             if state["drawn"] >= max(1000, self.batch_size * 10):
                 raise VideoError(self.videos[0] if len(self.videos) == 1 else str(self.videos),
                                  "too many windows with undecodable frames; see bad_frames")
-            g = self.sample_at(state["next_pos"] + state["drawn"])
+            g = self.sample_at(state["next_pos"] + state["drawn"], state["order"])
             state["drawn"] += 1
             if not self._is_bad(g):
                 return g

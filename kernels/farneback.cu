@@ -5,8 +5,9 @@
 // function of that module, with the same arithmetic (float32 / float64
 // choices, border rules).  Written for cupy.RawModule(code=...) with plain
 // extern "C" entry points; all host constants (filter taps, resize tables,
-// polynomial-expansion constants) are computed in gpuvideo/farneback/params.py
-// and passed in, so nothing here depends on the parameters at compile time.
+// polynomial-expansion constants, border weights) are computed in
+// gpuvideo/farneback/params.py and passed in, so nothing here depends on the
+// parameters at compile time.
 //
 // Batching: every kernel takes a leading batch dimension B.  Frames of all
 // pairs are stacked as (2N, H, W): images [0, N) are the "prev" frames and
@@ -26,10 +27,6 @@
 // STATUS: compiled with nvcc (sm_90, --ptx) only; not yet run on a GPU.
 
 // No standard headers: NVRTC (cupy.RawModule) does not need to find any.
-
-#define FB_BORDER 5
-
-__constant__ float fb_border_weights[FB_BORDER] = {0.14f, 0.14f, 0.4472f, 0.4472f, 0.4472f};
 
 __device__ __forceinline__ int fb_reflect101(int i, int n)
 {
@@ -201,20 +198,28 @@ extern "C" __global__ void fb_poly_exp_rows(
 // ---------------------------------------------------------------------------
 // 3. Update matrices: M = (G11, G12, G22, h1, h2) per pixel (float32).
 //    R: (2N, h, w, 5), pair b uses R[b] (prev) and R[N + b] (next).
+//    bw: (nb,) border weights (params.border_weights), bw[d] for distance d.
 // ---------------------------------------------------------------------------
-__device__ __forceinline__ float fb_border_scale(int x, int y, int w, int h)
+
+// OpenCV's test for de-weighting a pixel at index i of a side of n pixels.
+// Within nb of an edge when n >= 2*nb; on smaller sides only n-nb <= i < nb
+// passes (the unsigned comparison wraps), which is what OpenCV does.
+__device__ __forceinline__ bool fb_near_border(int i, int n, int nb)
 {
-    float s = 1.f;
-    if (x < FB_BORDER) s *= fb_border_weights[x];
-    if (x >= w - FB_BORDER) s *= fb_border_weights[w - x - 1];
-    if (y < FB_BORDER) s *= fb_border_weights[y];
-    if (y >= h - FB_BORDER) s *= fb_border_weights[h - y - 1];
-    return s;
+    return (unsigned)(i - nb) >= (unsigned)(n - 2 * nb);
+}
+
+__device__ __forceinline__ float fb_border_scale(
+    int x, int y, int w, int h, const float* __restrict__ bw, int nb)
+{
+    return (x < nb ? __ldg(bw + x) : 1.f) * (x >= w - nb ? __ldg(bw + (w - x - 1)) : 1.f) *
+           (y < nb ? __ldg(bw + y) : 1.f) * (y >= h - nb ? __ldg(bw + (h - y - 1)) : 1.f);
 }
 
 extern "C" __global__ void fb_update_matrices(
     const float* __restrict__ R, const float* __restrict__ flow,
-    float* __restrict__ M, int N, int h, int w)
+    float* __restrict__ M, int N, int h, int w,
+    const float* __restrict__ bw, int nb)
 {
     const long long plane = (long long)h * w;
     const long long total = (long long)N * plane;
@@ -259,8 +264,8 @@ extern "C" __global__ void fb_update_matrices(
         r3 = (__ldg(r0 + 1) - r3) * 0.5f;
         r2 += r4 * dy + r6 * dx;
         r3 += r6 * dy + r5 * dx;
-        if (x < FB_BORDER || x >= w - FB_BORDER || y < FB_BORDER || y >= h - FB_BORDER) {
-            const float sc = fb_border_scale(x, y, w, h);
+        if (fb_near_border(x, w, nb) || fb_near_border(y, h, nb)) {
+            const float sc = fb_border_scale(x, y, w, h, bw, nb);
             r2 *= sc; r3 *= sc; r4 *= sc; r5 *= sc; r6 *= sc;
         }
         float* o = M + i * 5;

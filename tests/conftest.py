@@ -1,4 +1,9 @@
-"""Shared fixtures: index-coded videos in several codecs, written once per session."""
+"""Shared fixtures (index-coded videos in several codecs, written once per session) and the GPU gate.
+
+Tests marked ``gpu`` skip, with the reason, where :func:`gpu_available` says no;
+``GPUVIDEO_REQUIRE_GPU=1`` turns every such skip into a failure.
+"""
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -14,21 +19,62 @@ REPO = str(Path(__file__).resolve().parents[1])
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH", "")) if p)
 
 
-def _cuda_available() -> bool:
+#: GPUVIDEO_REQUIRE_GPU=1: a GPU run must not pass by skipping (gpu-marked tests that skip fail instead)
+REQUIRE_GPU = os.environ.get("GPUVIDEO_REQUIRE_GPU", "") not in ("", "0")
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_available() -> tuple[bool, str]:
+    """``(ok, reason)``: can tests run CuPy on a CUDA device here? The one GPU detection of the suite.
+
+    Tests marked ``gpu`` skip with ``reason`` when ``ok`` is False. Tests that
+    also decode with DALI+NVDEC check ``gpuvideo.decode.select.gpu_status()``
+    on top of this (driver, libnvcuvid, DALI).
+    """
     try:
         import cupy
-        return bool(cupy.cuda.is_available())
-    except Exception:
-        return False
+    except Exception as e:  # noqa: BLE001 - ImportError or a broken install
+        return False, f"CuPy is not importable ({type(e).__name__}: {e}); pip install 'cupy-cuda13x[ctk]'"
+    try:
+        count = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception as e:  # noqa: BLE001 - CUDARuntimeError without driver or device
+        return False, f"CuPy {cupy.__version__} sees no CUDA device ({type(e).__name__}: {e})"
+    if count < 1:
+        return False, f"CuPy {cupy.__version__} sees no CUDA device (check CUDA_VISIBLE_DEVICES and the driver)"
+    return True, f"{count} CUDA device(s), CuPy {cupy.__version__}"
 
 
 def pytest_collection_modifyitems(config, items):
-    if _cuda_available():
+    ok, reason = gpu_available()
+    if ok:
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    # a failure instead under GPUVIDEO_REQUIRE_GPU=1 (pytest_runtest_makereport)
+    skip = pytest.mark.skip(reason=f"needs a CUDA GPU: {reason}")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With GPUVIDEO_REQUIRE_GPU=1 a gpu-marked test that skips (any reason, any phase) is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_GPU and report.skipped and "gpu" in item.keywords and not hasattr(report, "wasxfail"):
+        why = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"GPUVIDEO_REQUIRE_GPU=1: GPU test skipped instead of running: {why}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """With GPUVIDEO_REQUIRE_GPU=1 a test module that skips at import (e.g. importorskip) is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_GPU and report.skipped:
+        why = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"GPUVIDEO_REQUIRE_GPU=1: module {collector.nodeid} skipped at import: {why}"
 
 
 #: codec name -> file suffix for index-coded fixture videos

@@ -26,8 +26,8 @@ from gpuvideo.probe import VideoInfo, probe
 from gpuvideo.synthetic import read_index, write_video
 
 
-def _info(codec="h264", pix_fmt="yuv420p", seekable=True):
-    return VideoInfo(path=f"/x.{codec}", frame_count=10, fps=25.0, width=64, height=48, codec=codec,
+def _info(codec="h264", pix_fmt="yuv420p", seekable=True, width=320, height=240):
+    return VideoInfo(path=f"/x.{codec}", frame_count=10, fps=25.0, width=width, height=height, codec=codec,
                      pix_fmt=pix_fmt, header_frame_count=10, keyframes=[0] if seekable else [],
                      pts=list(range(10)) if seekable else [])
 
@@ -76,12 +76,32 @@ def test_codec_tables():
         assert not select.dali_cpu_supported(_info(codec))[0]
 
 
-def test_av1_refused_on_hopper(monkeypatch):
-    monkeypatch.setattr(select, "_compute_capability", lambda device_id=0: (9, 0))
+def test_nvdec_table_follows_the_card(monkeypatch):
+    from gpuvideo.decode import nvdec
+
+    def on(cc):
+        monkeypatch.setattr(nvdec, "compute_capability", lambda device_id=0: cc)
+
+    on((9, 0))                                    # Hopper: the Turing/GA100/Hopper column
     ok, why = select.nvdec_supported(_info("av1"))
-    assert not ok and "Hopper" in why
-    monkeypatch.setattr(select, "_compute_capability", lambda device_id=0: (8, 9))
+    assert not ok and "AV1" in why
+    assert not select.nvdec_supported(_info("h264", "yuv420p10le"))[0]     # no H.264 High10 before Blackwell
+    assert select.nvdec_supported(_info("hevc", "yuv444p"))[0]             # HEVC 4:4:4 from Turing on
+    assert not select.nvdec_supported(_info("hevc", "yuv422p10le"))[0]
+    ok, why = select.nvdec_supported(_info("vp9", width=128, height=96))   # below VP9's 128x128
+    assert not ok and "128x128" in why
+    assert not select.nvdec_supported(_info("mpeg4", width=4096, height=2160))[0]   # MPEG-4 stops at 2032
+    on((8, 6))                                    # GA10x: AV1 decoder
     assert select.nvdec_supported(_info("av1"))[0]
+    on((7, 0))                                    # Volta: no HEVC 4:4:4
+    assert not select.nvdec_supported(_info("hevc", "yuv444p"))[0]
+    on((10, 0))                                   # Blackwell: H.264 High10 and 4:2:2
+    assert select.nvdec_supported(_info("h264", "yuv420p10le"))[0]
+    assert select.nvdec_supported(_info("h264", "yuv422p"))[0]
+    on((5, 0))                                    # first Maxwell: no VP9, no HEVC
+    assert not select.nvdec_supported(_info("vp9"))[0] and not select.nvdec_supported(_info("hevc"))[0]
+    assert nvdec.chroma_and_depth("yuvj420p") == (420, 8) and nvdec.chroma_and_depth("p010le") == (420, 10)
+    assert nvdec.chroma_and_depth("rgb24") is None
 
 
 def test_import_without_dali_is_lazy():
@@ -314,7 +334,7 @@ def test_deleting_decoder_frees_pipelines(dali, infos):
     from gpuvideo.decode.dali_decoder import DaliDecoder
     d = DaliDecoder("cpu", batch_size=2)
     d.decode([(infos["vp9"], [1, 2])])
-    ref = weakref.ref(next(iter(d._pipes.values())))
+    ref = weakref.ref(next(iter(d.pipes._slots.values())).pipe)
     del d
     gc.collect()
     assert ref() is None

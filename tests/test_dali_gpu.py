@@ -173,7 +173,7 @@ def test_deleting_decoder_frees_pipelines(gpu, infos):
     from gpuvideo.decode.dali_decoder import DaliDecoder
     d = DaliDecoder("gpu", batch_size=2)
     d.decode([(infos["h264"], [1, 2])])
-    pipe = next(iter(d._pipes.values()))
+    pipe = next(iter(d.pipes._slots.values())).pipe
     ref = weakref.ref(pipe)
     del pipe, d
     gc.collect()

@@ -49,6 +49,8 @@ def test_driver_capabilities_include_video():
     m = re.search(r"NVIDIA_DRIVER_CAPABILITIES=(\S+)", env)
     assert m, "NVIDIA_DRIVER_CAPABILITIES is not set in the runtime stage"
     assert set(m.group(1).split(",")) >= {"compute", "utility", "video"}
+    # frameworks must not take all GPU memory before DALI and CuPy allocate
+    assert "TF_FORCE_GPU_ALLOW_GROWTH=true" in env and "XLA_PYTHON_CLIENT_PREALLOCATE=false" in env
 
 
 def test_opencv_cuda_build_flags():

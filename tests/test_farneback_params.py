@@ -99,9 +99,13 @@ def test_blur_sigma_and_kernels_match_cv2():
         ours = pyramid_blur_kernel(scale)
         ref = cv2.getGaussianKernel(ksize, sigma, cv2.CV_32F).ravel()
         np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-7)
-    for ksize in (1, 3, 5, 7, 9, 11):
+    for ksize in (1, 3, 5, 7, 9, 11, 15):      # 15: the motion masks' blur
         np.testing.assert_allclose(gaussian_kernel_1d(ksize, 0),
                                    cv2.getGaussianKernel(ksize, 0, cv2.CV_32F).ravel(), atol=1e-7)
+    k = gaussian_kernel_1d(19, 3.5)
+    assert k.dtype == np.float32 and k.shape == (19,) and k.flags.c_contiguous
+    with pytest.raises(ValueError, match="ksize"):
+        gaussian_kernel_1d(4, 1.0)
 
 
 @pytest.mark.parametrize("n, sigma", [(5, 1.1), (7, 1.5), (5, 0.0)])

@@ -153,6 +153,49 @@ def test_reference_pyramid_edge_cases(rng, h, w, kw):
     assert mean <= TIGHT_MEAN and p99 <= P99_GATE, (pyramid_sizes(h, w, p), mean, p99, mx)
 
 
+#: sides of 9 px or less: OpenCV's border test differs from "within 5 px of an edge" there
+TINY = [(1, 1), (1, 7), (3, 5), (4, 64), (6, 8), (7, 9), (9, 9), (9, 40), (40, 9), (5, 64), (64, 5), (10, 10)]
+
+
+@pytest.mark.parametrize("name", ["default", "gauss256", "poly7"])
+@pytest.mark.parametrize("h, w", TINY)
+def test_reference_matches_cv2_on_tiny_frames(name, h, w):
+    rng = np.random.default_rng([h, w, len(name)])   # seeded: failures reproduce
+    p = CONFIGS[name]
+    a, b = shifted_pair(rng, h, w, *rng.uniform(-3, 3, 2))
+    mean, p99, mx = epe_stats(farneback_reference(a, b, p), cv2_flow(a, b, p))
+    assert mean <= TIGHT_MEAN and p99 <= P99_GATE, (mean, p99, mx)
+
+
+def _within_5px(h, w):
+    """The rule the reference used before: every pixel within 5 px of an edge is de-weighted."""
+    bw = ref.border_weights()
+
+    def axis(n):
+        s = np.ones(n, np.float32)
+        for d in range(min(5, n)):
+            s[d] *= bw[d]
+            s[n - 1 - d] *= bw[d]
+        return s
+
+    return (axis(h)[:, None] * axis(w)[None, :]).astype(np.float32)
+
+
+def test_tiny_frames_need_opencvs_border_rule(monkeypatch):
+    """From 10 px up both rules agree; under 10 px "within 5 px" is far from cv2 (the tiny-frame gate is sharp)."""
+    for h, w in [(10, 10), (10, 37), (64, 11), (120, 160)]:
+        np.testing.assert_allclose(ref.border_scale(h, w), _within_5px(h, w), rtol=1e-6)
+    rng = np.random.default_rng(940)
+    a, b = shifted_pair(rng, 9, 40, 1.5, -0.5)
+    p = FarnebackParams()
+    monkeypatch.setattr(ref, "border_scale", _within_5px)
+    mean, _, _ = epe_stats(farneback_reference(a, b, p), cv2_flow(a, b, p))
+    assert mean > 0.05
+    monkeypatch.undo()
+    mean, _, _ = epe_stats(farneback_reference(a, b, p), cv2_flow(a, b, p))
+    assert mean <= TIGHT_MEAN
+
+
 def test_comparison_detects_a_wrong_parameter(rng):
     """Sanity check that the gates can fail: a different winsize must be caught."""
     a, b = shifted_pair(rng, 120, 160, 2.3, -1.7)

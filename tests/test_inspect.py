@@ -104,7 +104,7 @@ def test_frame_rate_mode():
 
 
 def _info(codec, pix_fmt="yuv420p"):
-    return VideoInfo(path="x", frame_count=3, fps=25.0, width=64, height=48, codec=codec, pix_fmt=pix_fmt,
+    return VideoInfo(path="x", frame_count=3, fps=25.0, width=320, height=240, codec=codec, pix_fmt=pix_fmt,
                      header_frame_count=3, keyframes=[0], pts=[0, 1, 2])
 
 

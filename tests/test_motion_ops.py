@@ -25,6 +25,31 @@ def clip():
     return np.ascontiguousarray(np.array(frames, np.uint8))
 
 
+# ----------------------------------------------------------------------------- grey, device check
+def test_to_grey_numpy_path_equals_the_integer_formula():
+    """cv2 on NumPy uint8, the fixed-point formula elsewhere (CuPy): the same bytes for every colour tried."""
+    from gpuvideo import ops
+
+    rng = np.random.default_rng(11)
+    rgb = rng.integers(0, 256, (4, 2, 257, 1031, 3), dtype=np.uint8)
+    rgb[0, 0, 0, :256] = np.arange(256)[:, None]         # every grey level
+    w = np.asarray(ops.GREY_WEIGHTS, np.int64)
+    want = ((rgb.astype(np.int64) @ w + (1 << (ops.GREY_SHIFT - 1))) >> ops.GREY_SHIFT).astype(np.uint8)
+    got = ops.to_grey(rgb)
+    assert got.shape == rgb.shape[:-1] + (1,) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got[..., 0], want)
+    np.testing.assert_array_equal(ops.to_grey(rgb[:, :, ::3, 1::2]), ops.to_grey(rgb.astype(np.int32)[:, :, ::3, 1::2]))
+    np.testing.assert_array_equal(ops.to_grey(rgb[0, 0, 5]), want[0, 0, 5, :, None])
+
+
+def test_is_device_array():
+    from gpuvideo import ops
+
+    assert not ops.is_device_array(np.zeros(3)) and not ops.is_device_array(3.0)
+    fake = type("ndarray", (), {"__module__": "cupy._core.core"})()
+    assert ops.is_device_array(fake)
+
+
 # ----------------------------------------------------------------------------- abs diff, blur, average
 def test_absdiff_equals_cv2_on_grey_frames(clip):
     a, b = clip[0, 0], clip[0, 1]
@@ -40,11 +65,6 @@ def test_absdiff_equals_cv2_on_grey_frames(clip):
     rgb = motion.motion_images(clip, METHOD_ABS_DIFF, nb_channel=3)
     assert rgb.shape[-1] == 3
     np.testing.assert_array_equal(rgb, np.repeat(out, 3, axis=-1))
-
-
-def test_gaussian_kernel_is_opencvs():
-    k = motion.gaussian_kernel(15)
-    np.testing.assert_allclose(k, cv2.getGaussianKernel(15, 0, ktype=cv2.CV_32F)[:, 0], rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("shape", [(3, 40, 50, 3), (2, 5, 9, 1), (1, 64, 33, 1)])

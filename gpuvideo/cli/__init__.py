@@ -72,6 +72,10 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)          # exits with 2 on usage errors, 0 on --help
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # before any framework is imported: TensorFlow and JAX would otherwise map most of the GPU at start,
+    # leaving DALI and CuPy nothing to allocate
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     _setup_logging(args)
     from ..errors import VideoError
 

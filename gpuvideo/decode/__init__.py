@@ -17,6 +17,7 @@ generator's options ask for.
 """
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Protocol, Sequence
 
 import numpy as np
@@ -53,13 +54,14 @@ def check_request(request) -> tuple[VideoInfo, np.ndarray] | Exception:
 
 
 def make_decoder(backend: str, size, channels: int, interpolation: str, decoding, batch_size: int,
-                 keep_recent: int = 0) -> Decoder:
+                 keep_recent: int = 0, report=None) -> Decoder:
     """The decoder for a resolved ``backend`` (``'cpu'``, ``'gpu'`` or ``'dali-cpu'``).
 
     ``size`` = (width, height) or None, ``channels`` 1 or 3, ``interpolation``:
     what the clips are prepared to. ``decoding`` is a
     :class:`~gpuvideo.options.DecodeOptions`; ``batch_size`` bounds the requests
-    per DALI pipeline run; ``keep_recent``: see :class:`~gpuvideo.decode.pyav_decoder.PyAVDecoder`. With ``use_frame_cache`` the decoder is wrapped in a
+    per DALI pipeline run; ``keep_recent``: see :class:`~gpuvideo.decode.pyav_decoder.PyAVDecoder`;
+    ``report``: the generator's :class:`~gpuvideo.errors.BadInputReport`. With ``use_frame_cache`` the decoder is wrapped in a
     :class:`~gpuvideo.decode.cached.CachedDecoder`.
     """
     from .pyav_decoder import PyAVDecoder
@@ -71,10 +73,26 @@ def make_decoder(backend: str, size, channels: int, interpolation: str, decoding
     if backend in ("gpu", "dali-cpu"):
         from .dali_decoder import DaliDecoder
 
-        decoder = DaliDecoder("gpu" if backend == "gpu" else "cpu", batch_size=batch_size, size=size,
-                              nb_channel=channels, interpolation=interpolation, fallback=decoder)
+        device = "gpu" if backend == "gpu" else "cpu"
+        decoder = DaliDecoder(device, batch_size=batch_size, size=size, nb_channel=channels,
+                              interpolation=interpolation, fallback=decoder, report=report,
+                              device_id=resolve_device_id(decoding.device_id) if device == "gpu" else None)
     if decoding.use_frame_cache:
         from .cached import CachedDecoder
 
         decoder = CachedDecoder(decoder, decoding.cache_bytes)
     return decoder
+
+
+def resolve_device_id(device_id: int | None) -> int:
+    """``device_id``, else the launcher's ``LOCAL_RANK`` (one GPU per local process), else CuPy's current device."""
+    if device_id is not None:
+        return int(device_id)
+    if os.environ.get("LOCAL_RANK", "").strip().isdigit():
+        return int(os.environ["LOCAL_RANK"])
+    try:
+        import cupy
+
+        return int(cupy.cuda.Device().id)
+    except Exception:   # noqa: BLE001 - no CuPy: DALI's default device
+        return 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..parallel import ThreadMap
 from ..probe import VideoInfo
 from . import Request, check_request
 from .pyav_reader import PyAVReader
+from ..parallel import ForkSafeLock
 
 log = logging.getLogger("gpuvideo")
 
@@ -57,7 +57,7 @@ class ReaderPool:
         self.max_idle = max(1, int(max_idle))
         self.ffmpeg_threads = int(ffmpeg_threads)
         self.seek_cost = int(seek_cost)
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._idle: OrderedDict[int, tuple[str, _Slot]] = OrderedDict()
         self._pid = os.getpid()
         self._orphans: list = []

@@ -19,18 +19,14 @@ import os
 import threading
 
 from ..options import Backend, choices
+from . import nvdec
 
 log = logging.getLogger("gpuvideo")
 
 BACKENDS = choices(Backend)
 
-#: PyAV codec names that DALI's ``decoders.video`` accepts on the mixed (NVDEC) backend
-NVDEC_CODECS = {"h264": "H.264", "hevc": "HEVC", "vp8": "VP8", "vp9": "VP9", "mpeg4": "MPEG-4 Part 2",
-                "mjpeg": "MJPEG", "av1": "AV1"}
 #: PyAV codec names that DALI 2.4's CPU decoder accepts
 DALI_CPU_CODECS = {"vp8": "VP8", "vp9": "VP9", "mjpeg": "MJPEG"}
-#: 4:2:0 pixel formats (8 and 10 bit) that NVDEC decodes
-NVDEC_PIX_FMTS = {"yuv420p", "yuvj420p", "nv12", "nv21", "yuv420p10le", "yuv420p10be", "p010le", "p010be"}
 #: 8-bit 4:2:0 pixel formats for DALI's CPU (libavcodec) path
 DALI_CPU_PIX_FMTS = {"yuv420p", "yuvj420p"}
 
@@ -133,46 +129,19 @@ def resolve_backend(backend: str = "auto") -> str:
     return choice
 
 
-def _compute_capability(device_id: int = 0) -> tuple[int, int] | None:
-    """(major, minor) of a CUDA device through the driver API, or None when it cannot be asked."""
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-        if cuda.cuInit(0) != 0:
-            return None
-        dev = ctypes.c_int()
-        if cuda.cuDeviceGet(ctypes.byref(dev), int(device_id)) != 0:
-            return None
-        major, minor = ctypes.c_int(), ctypes.c_int()
-        # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76
-        if cuda.cuDeviceGetAttribute(ctypes.byref(major), 75, dev) != 0:
-            return None
-        if cuda.cuDeviceGetAttribute(ctypes.byref(minor), 76, dev) != 0:
-            return None
-        return major.value, minor.value
-    except Exception:
-        return None
-
-
 def nvdec_supported(info, device_id: int = 0) -> tuple[bool, str]:
-    """``(ok, reason)``: can DALI's mixed (NVDEC) decoder take this file (from probed codec and pixel format)?
+    """``(ok, reason)``: can DALI's mixed (NVDEC) decoder take this file on GPU ``device_id``?
 
-    Theora and other codecs NVDEC lacks, 4:2:2 / 4:4:4 / RGB formats and AV1
-    on Hopper (compute capability 9.x: no AV1 engine) are refused. Files
-    without usable timestamps are refused too: DALI numbers frames by
-    timestamp, the CPU reader then counts decoded frames, and the two could differ.
+    NVIDIA's support table for the card in use (:mod:`gpuvideo.decode.nvdec`:
+    codec, chroma subsampling, bit depth and size limits). Files without usable
+    timestamps are refused too: DALI numbers frames by timestamp, the CPU reader
+    then counts decoded frames, and the two could differ.
     """
-    codec, pix_fmt = str(info.codec), str(info.pix_fmt)
-    if codec not in NVDEC_CODECS:
-        return False, f"codec {codec!r} is not decoded by NVDEC/DALI"
-    if pix_fmt not in NVDEC_PIX_FMTS:
-        return False, f"pixel format {pix_fmt!r} is not 4:2:0 8/10-bit (NVDEC decodes 4:2:0 only)"
-    if codec == "av1":
-        cc = _compute_capability(device_id)
-        if cc is not None and cc[0] == 9:
-            return False, "AV1: Hopper GPUs (compute capability 9.x) have no AV1 NVDEC engine"
-    if not info.seekable:
+    ok, reason = nvdec.decodable(info.codec, info.pix_fmt, info.width, info.height,
+                                 nvdec.compute_capability(device_id))
+    if ok and not info.seekable:
         return False, "no usable timestamps: frame numbering would not be guaranteed to match the CPU reader"
-    return True, f"{NVDEC_CODECS[codec]} {pix_fmt}"
+    return ok, reason
 
 
 def dali_cpu_supported(info) -> tuple[bool, str]:

@@ -1,9 +1,10 @@
 """Parameters and host-side constants for Farneback dense optical flow.
 
-Everything here is pure Python / NumPy and mirrors the way OpenCV's CPU
-implementation of ``cv::calcOpticalFlowFarneback`` derives its constants, so
-that both the NumPy reference (:mod:`gpuvideo.farneback.reference`) and the
-CUDA kernels (``kernels/farneback.cu``) are fed exactly the same numbers.
+Everything here is host-side Python / NumPy (with ``cv2.getGaussianKernel``
+for the pyramid taps) and mirrors the way OpenCV's CPU implementation of
+``cv::calcOpticalFlowFarneback`` derives its constants, so that both the
+NumPy reference (:mod:`gpuvideo.farneback.reference`) and the CUDA kernels
+(``kernels/farneback.cu``) are fed exactly the same numbers.
 
 Conventions used throughout the package:
 
@@ -38,6 +39,7 @@ __all__ = [
     "border_weights",
     "gaussian_window_kernel",
     "cv_round",
+    "resize_linear_coords",
 ]
 
 #: ``cv2.OPTFLOW_USE_INITIAL_FLOW`` - not supported by this package.
@@ -195,28 +197,17 @@ def gaussian_blur_ksize(scale: float) -> int:
 
 
 def gaussian_kernel_1d(ksize: int, sigma: float) -> np.ndarray:
-    """``cv::getGaussianKernel(ksize, sigma, CV_32F)``: float32 ``(ksize,)``.
+    """``cv2.getGaussianKernel(ksize, sigma, CV_32F)`` as float32 ``(ksize,)`` host taps.
 
-    For ``sigma <= 0`` and ``ksize`` in {1, 3, 5, 7, 9} OpenCV uses fixed tables;
-    otherwise (``sigma <= 0`` falls back to ``0.3*((ksize-1)*0.5 - 1) + 0.8``)
-    the taps are ``exp(-x^2 / (2 sigma^2))`` normalised in float64.
+    ``sigma <= 0`` means OpenCV's default for ``ksize``. The CUDA path gets its
+    taps from here too (computed on the host, copied to the device once).
     """
+    import cv2
+
     ksize = int(ksize)
     if ksize < 1 or ksize % 2 == 0:
         raise ValueError(f"ksize must be odd and >= 1, got {ksize}")
-    tables = {
-        1: [1.0],
-        3: [0.25, 0.5, 0.25],
-        5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
-        7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
-        9: [4 / 256, 13 / 256, 30 / 256, 51 / 256, 60 / 256, 51 / 256, 30 / 256, 13 / 256, 4 / 256],
-    }
-    if sigma <= 0 and ksize in tables:
-        return np.asarray(tables[ksize], dtype=np.float32)
-    sigma_x = float(sigma) if sigma > 0 else ((ksize - 1) * 0.5 - 1) * 0.3 + 0.8
-    x = np.arange(ksize, dtype=np.float64) - (ksize - 1) * 0.5
-    k = np.exp(-(x * x) / (2.0 * sigma_x * sigma_x))
-    return (k / k.sum()).astype(np.float32)
+    return np.ascontiguousarray(cv2.getGaussianKernel(ksize, float(sigma), cv2.CV_32F).ravel(), np.float32)
 
 
 def pyramid_blur_kernel(scale: float) -> np.ndarray:
@@ -326,3 +317,28 @@ def gaussian_window_kernel(winsize: int) -> np.ndarray:
     s = 1.0 / s
     half = (half.astype(np.float64) * s).astype(np.float32)
     return np.concatenate([half[:0:-1], half]).astype(np.float32)
+
+
+def resize_linear_coords(src_size: int, dst_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-output-index source taps of OpenCV's bilinear resize along one axis.
+
+    Returns ``(i0, i1, w0, w1)``: int32 indices of the two source samples
+    (already clamped to ``[0, src_size-1]``) and their float32 weights.
+    Coordinates are half-pixel centred,
+    ``f = float32((d + 0.5) * src/dst - 0.5)``; weights ``1 - frac, frac``.
+    Outside the source the sample is clamped (weight ``1, 0``).
+    """
+    scale = 1.0 / (float(dst_size) / float(src_size))
+    d = np.arange(dst_size, dtype=np.float64)
+    f = ((d + 0.5) * scale - 0.5).astype(np.float32)
+    i0 = np.floor(f).astype(np.int64)
+    frac = (f - i0.astype(np.float32)).astype(np.float32)
+    low = i0 < 0
+    frac[low] = 0.0
+    i0[low] = 0
+    high = i0 >= src_size - 1
+    frac[high] = 0.0
+    i0[high] = src_size - 1
+    i1 = np.minimum(i0 + 1, src_size - 1)
+    w0 = (np.float32(1.0) - frac).astype(np.float32)
+    return i0.astype(np.int32), i1.astype(np.int32), w0, frac

@@ -35,15 +35,16 @@ from .params import (
     poly_expansion_coeffs,
     pyramid_blur_kernel,
     pyramid_sizes,
+    resize_linear_coords,
 )
 
 __all__ = [
     "farneback_reference",
     "sep_filter_reflect101",
-    "resize_linear_coords",
     "resize_linear",
     "blur_and_resize",
     "poly_expansion",
+    "border_scale",
     "update_matrices",
     "box_blur5",
     "gaussian_blur5",
@@ -51,21 +52,9 @@ __all__ = [
     "upscale_flow",
 ]
 
-_BORDER = 5
-
-
 # --------------------------------------------------------------------------
 # pyramid construction
 # --------------------------------------------------------------------------
-def _reflect101_index(idx: np.ndarray, size: int) -> np.ndarray:
-    """OpenCV ``BORDER_REFLECT_101`` index mapping (``gfedcb|abcdefgh|gfedcba``)."""
-    if size == 1:
-        return np.zeros_like(idx)
-    period = 2 * (size - 1)
-    idx = np.mod(idx, period)
-    return np.where(idx >= size, period - idx, idx)
-
-
 def sep_filter_reflect101(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Separable symmetric filter with reflect-101 borders (``cv2.GaussianBlur``).
 
@@ -76,42 +65,16 @@ def sep_filter_reflect101(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     kernel = np.asarray(kernel, dtype=np.float32)
     h, w = img.shape
     r = kernel.size // 2
-    cols = _reflect101_index(np.arange(-r, w + r), w)
-    padded = img[:, cols]
+    # np.pad's "reflect" is OpenCV's BORDER_REFLECT_101, also when r >= the side
+    padded = np.pad(img, ((0, 0), (r, r)), mode="reflect")
     tmp = np.zeros((h, w), dtype=np.float32)
     for i in range(kernel.size):
         tmp += kernel[i] * padded[:, i:i + w]
-    rows = _reflect101_index(np.arange(-r, h + r), h)
-    padded = tmp[rows, :]
+    padded = np.pad(tmp, ((r, r), (0, 0)), mode="reflect")
     out = np.zeros((h, w), dtype=np.float32)
     for i in range(kernel.size):
         out += kernel[i] * padded[i:i + h, :]
     return out
-
-
-def resize_linear_coords(src_size: int, dst_size: int):
-    """Per-output-index source taps of OpenCV's bilinear resize along one axis.
-
-    Returns ``(i0, i1, w0, w1)``: int32 indices of the two source samples
-    (already clamped to ``[0, src_size-1]``) and their float32 weights.
-    Coordinates are half-pixel centred,
-    ``f = float32((d + 0.5) * src/dst - 0.5)``; weights ``1 - frac, frac``.
-    Outside the source the sample is clamped (weight ``1, 0``).
-    """
-    scale = 1.0 / (float(dst_size) / float(src_size))
-    d = np.arange(dst_size, dtype=np.float64)
-    f = ((d + 0.5) * scale - 0.5).astype(np.float32)
-    i0 = np.floor(f).astype(np.int64)
-    frac = (f - i0.astype(np.float32)).astype(np.float32)
-    low = i0 < 0
-    frac[low] = 0.0
-    i0[low] = 0
-    high = i0 >= src_size - 1
-    frac[high] = 0.0
-    i0[high] = src_size - 1
-    i1 = np.minimum(i0 + 1, src_size - 1)
-    w0 = (np.float32(1.0) - frac).astype(np.float32)
-    return i0.astype(np.int32), i1.astype(np.int32), w0, frac
 
 
 def resize_linear(img: np.ndarray, dst_h: int, dst_w: int) -> np.ndarray:
@@ -207,18 +170,33 @@ def poly_expansion(img: np.ndarray, coeffs: PolyExpansionCoeffs) -> np.ndarray:
 # --------------------------------------------------------------------------
 # flow iterations
 # --------------------------------------------------------------------------
-def _border_scale(h: int, w: int) -> np.ndarray:
-    """float32 ``(H, W)`` product of x and y border weights (1 inside)."""
+def border_scale(h: int, w: int) -> np.ndarray:
+    """float32 ``(H, W)`` factor applied to every pixel's coefficients in :func:`update_matrices`.
+
+    OpenCV de-weights a pixel when ``x`` or ``y`` passes its test
+    ``(unsigned)(i - nb) >= (unsigned)(n - 2*nb)`` (``nb = 5`` weights from
+    :func:`~gpuvideo.farneback.params.border_weights`): for a side of 10 px or
+    more that means "within 5 px of an edge", but for a side under 10 px only
+    the pixels with ``n - 5 <= i < 5`` pass, and the others are left as they
+    are (unless the other axis passes). A pixel that passes gets
+    ``((w_left * w_right) * w_top) * w_bottom``, each factor the weight of its
+    distance to that edge, or 1 beyond ``nb`` (float32, OpenCV's order).
+    """
     bw = border_weights()
+    nb = bw.size
+    one = np.float32(1.0)
 
-    def axis(size: int) -> np.ndarray:
-        s = np.ones(size, np.float32)
-        for d in range(min(_BORDER, size)):
-            s[d] *= bw[d]
-            s[size - 1 - d] *= bw[d]
-        return s
+    def sides(n: int):
+        i = np.arange(n)
+        low = np.where(i < nb, bw[np.minimum(i, nb - 1)], one).astype(np.float32)
+        high = np.where(i >= n - nb, bw[np.clip(n - 1 - i, 0, nb - 1)], one).astype(np.float32)
+        passes = ((i - nb) % 2 ** 32) >= ((n - 2 * nb) % 2 ** 32)       # OpenCV's unsigned comparison
+        return low, high, passes
 
-    return (axis(h)[:, None] * axis(w)[None, :]).astype(np.float32)
+    xl, xr, xp = sides(w)
+    yt, yb, yp = sides(h)
+    scale = ((xl * xr)[None, :] * yt[:, None]) * yb[:, None]
+    return np.where(xp[None, :] | yp[:, None], scale, one).astype(np.float32)
 
 
 def update_matrices(R0: np.ndarray, R1: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -226,8 +204,9 @@ def update_matrices(R0: np.ndarray, R1: np.ndarray, flow: np.ndarray) -> np.ndar
 
     ``R1`` is sampled bilinearly at ``(x + dx, y + dy)``; where the 2x2
     neighbourhood is not fully inside the image the ``R1`` term is dropped
-    (OpenCV's rule).  Pixels within 5 px of an edge are de-weighted by
-    :func:`~gpuvideo.farneback.params.border_weights`.
+    (OpenCV's rule).  Pixels near an edge are de-weighted by
+    :func:`border_scale` (OpenCV's test, which is not "within 5 px" on sides
+    under 10 px).
     """
     h, w = flow.shape[:2]
     f32 = np.float32
@@ -263,7 +242,7 @@ def update_matrices(R0: np.ndarray, R1: np.ndarray, flow: np.ndarray) -> np.ndar
     r3 = (R0[..., 1] - r3) * half
     r2 = r2 + r4 * dy + r6 * dx
     r3 = r3 + r6 * dy + r5 * dx
-    sc = _border_scale(h, w)
+    sc = border_scale(h, w)
     r2, r3, r4, r5, r6 = (r * sc for r in (r2, r3, r4, r5, r6))
     M = np.empty((h, w, 5), f32)
     M[..., 0] = r4 * r4 + r6 * r6
