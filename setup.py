@@ -15,7 +15,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["gpuvideo", "gpuvideo.decode", "gpuvideo.farneback", "gpuvideo.kernels"],
+    packages=["gpuvideo", "gpuvideo.decode", "gpuvideo.farneback", "gpuvideo.kernels", "gpuvideo.testing"],
     # CUDA sources live in the top-level kernels/ folder and install as gpuvideo/kernels/
     package_dir={"gpuvideo.kernels": "kernels"},
     package_data={"gpuvideo.kernels": ["*.cu", "*.cuh"]},

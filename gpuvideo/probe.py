@@ -300,15 +300,28 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
             cc.thread_type = "AUTO"
         pts, key_pts, decoded_pts = [], [], []
         packets = damaged = 0
+        last_corrupt = False
+        renumbered = None
         first = None
+        is_avi = "avi" in fmt.split(",")
+        avi_index = _avi_index(container, stream)
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:   # flush packet
                     continue
+                if avi_index:
+                    renumbered = _avi_renumbered(avi_index, packet)
+                    if renumbered:
+                        break
+                if is_avi and packets == 0 and not packet.is_keyframe:
+                    renumbered = ("damaged: the stream starts with a frame that is not a keyframe (its beginning is "
+                                  "lost, and AVI numbers frames from the first one it finds): frame numbers unknown")
+                    break
                 packets += 1
                 pts.append(packet.pts)
                 if packet.is_keyframe:
                     key_pts.append(packet.pts)
+                last_corrupt = packet.is_corrupt
                 if packet.is_corrupt:
                     damaged += 1
                 if count_by_decoding or (first is None and packets <= _FIRST_FRAME_PACKETS):
@@ -330,6 +343,8 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
             if not pts:
                 raise VideoError(path, f"cannot read packets: {e}") from e
             warnings.append(f"stream ends with a read error after {len(pts)} packets ({e})")
+        if renumbered:
+            raise VideoError(path, renumbered)
         if first is None and not count_by_decoding:
             try:   # a stream whose first frames need more packets than fed above: flush what was sent
                 first = next(iter(cc.decode(None)), None)
@@ -367,15 +382,20 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
     if damaged:
         warnings.append(f"{damaged} damaged packet(s) (cut or unreadable data)")
     truncated = False
-    if header > 0 and packets + len(lost) < header:
+    complete = packets - int(last_corrupt)   # a last packet cut short by the end of the file does not count
+    cut_short = " (the last one cut short)" if last_corrupt else ""
+    if header > 0 and complete + len(lost) < header:
         truncated = True
-        warnings.insert(0, f"truncated: header says {header} frames, stream has {packets}")
+        warnings.insert(0, f"truncated: header says {header} frames, stream has {packets}{cut_short}")
     elif header == 0 and header_seconds > 0 and pts and tb > 0:
         end = (pts[-1] - pts[0]) * tb + 1.0 / fps
-        if end < header_seconds - 1.5 / fps:
+        if end < header_seconds - 1.5 / fps or last_corrupt:
             truncated = True
             warnings.insert(0, f"truncated: header says {header_seconds:.3f} s (about {round(header_seconds * fps)} "
-                               f"frames), stream has {len(pts)} frames ({end:.3f} s)")
+                               f"frames), stream has {len(pts)} frames ({end:.3f} s){cut_short}")
+    elif last_corrupt:
+        truncated = True
+        warnings.insert(0, f"truncated: the stream ends in the middle of frame {packets - 1}")
     for w in warnings:
         log.debug("%s: %s", path, w)
     info = VideoInfo(path=path, frame_count=len(pts) or count, fps=fps, width=width, height=height,
@@ -384,6 +404,33 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
     if drop_truncated and truncated:
         raise VideoError(path, info.truncation)
     return info
+
+
+def _avi_index(container, stream) -> dict[int, int]:
+    """AVI only: byte position of each video chunk's data -> frame number in decode order, from the file's
+    index (idx1/OpenDML); empty for other containers or an AVI without an index."""
+    if "avi" not in str(container.format.name).split(","):
+        return {}
+    try:
+        entries = stream.index_entries
+        return {int(e.pos) + 8: int(e.timestamp) for e in (entries[i] for i in range(len(entries)))}
+    except Exception:   # an old PyAV without index_entries, or a damaged index
+        return {}
+
+
+def _avi_renumbered(index: dict[int, int], packet) -> str | None:
+    """Why the frame numbers of an AVI cannot be trusted from ``packet`` on, or None.
+
+    AVI has no timestamps: the demuxer numbers chunks as it reads them, so after data lost in the middle of
+    the file (it skips to the next readable chunk) every later frame gets the number of an earlier one. The
+    file's index says which frame each chunk holds: when the two disagree, frame numbers are unknown."""
+    if packet.pos is None or packet.dts is None:
+        return None
+    expected = index.get(int(packet.pos))
+    if expected is None or expected == packet.dts:
+        return None
+    return (f"damaged: data lost in the middle of the stream (the chunk at byte {packet.pos} is frame {expected} "
+            f"by the AVI index, read as frame {packet.dts}): frame numbers after it are unknown")
 
 
 def _some(indices: list[int], k: int = 8) -> str:

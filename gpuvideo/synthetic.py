@@ -26,9 +26,14 @@ CODECS = {
     "mjpeg": ("mjpeg", "yuvj420p", {"q": "3"}),
     "vp9": ("libvpx-vp9", "yuv420p", {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "g": "24"}),
     "vp8": ("libvpx", "yuv420p", {"crf": "10", "b": "1M", "deadline": "realtime", "cpu-used": "8", "g": "24"}),
+    "mpeg2": ("mpeg2video", "yuv420p", {"g": "12", "bf": "2", "qscale": "3"}),
+    "ffv1": ("ffv1", "yuv420p", {}),
+    "hevc": ("libx265", "yuv420p", {"preset": "ultrafast", "x265-params": "log-level=error"}),
+    "av1": ("libsvtav1", "yuv420p", {"preset": "12"}),
 }
 DEFAULT_SUFFIX = {"h264": ".mp4", "mpeg4": ".avi", "mpeg4_bframes": ".avi", "mjpeg": ".avi",
-                  "vp9": ".webm", "vp8": ".webm", "theora": ".ogv"}
+                  "vp9": ".webm", "vp8": ".webm", "theora": ".ogv", "mpeg2": ".mpg", "ffv1": ".mkv",
+                  "hevc": ".mp4", "av1": ".mkv"}
 
 _BITS = 16
 _DARK, _BRIGHT = 40, 215

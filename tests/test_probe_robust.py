@@ -311,3 +311,23 @@ def test_rotation_is_read_from_the_display_matrix(tmp_path, rotation, codec, suf
     info = probe(str(path))
     assert info.rotation == rotation and (info.width, info.height) == (160, 96)
     assert (info.display_width, info.display_height) == ((96, 160) if rotation % 180 else (160, 96))
+
+
+def test_last_packet_cut_short_is_truncation(tmp_path):
+    src = write_index_video(tmp_path / "src.avi", 48, codec="mjpeg")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(src.read_bytes()[: int(src.stat().st_size * 0.97)])   # the index and half the last frame
+    info = probe(str(cut))
+    assert info.truncated and info.truncation.endswith("(the last one cut short)")
+
+
+@pytest.mark.parametrize("at,reason", [(0.5, "data lost in the middle"), (0.3, "not a keyframe")])
+def test_avi_that_lost_data_is_a_video_error(tmp_path, at, reason):
+    """AVI numbers frames as it reads them: after lost data, numbers would shift; the file is rejected."""
+    src = write_index_video(tmp_path / "src.avi", 48, codec="mpeg4_bframes")
+    data = src.read_bytes()
+    a = int(len(data) * at)
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(data[:a] + bytes(range(256)) * 8 + data[a + 2048:])
+    with pytest.raises(VideoError, match=reason):
+        probe(str(bad))

@@ -213,3 +213,14 @@ def test_seeks_in_mpegts_land_before_the_keyframe(tmp_path):
     for want in ([50, 51], [13], [80, 89], [30, 31, 32], [0]):
         assert [read_index(f) for f in reader.read(want)] == want
     assert reader.seeks > 0
+
+
+def test_mpeg_ps_seeks_fall_back_to_forward_decoding(tmp_path):
+    """MPEG-PS seeks land mid-packet with timestamps of their own: the reader notices and reads forward."""
+    path = write_index_video(tmp_path / "v.mpg", 90, codec="mpeg2")
+    info = probe(str(path))
+    reader = PyAVReader(info)
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        want = sorted(rng.choice(90, size=4, replace=False).tolist())
+        assert [read_index(f) for f in reader.read(want)] == want

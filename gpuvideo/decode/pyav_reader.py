@@ -213,6 +213,8 @@ class PyAVReader:
         self._pos = 0                # index of the next frame the iterator yields
         self._floor = 0              # frames before this index (leading pictures after a seek) are ignored
         self._counting = not info.seekable
+        self._seek_broken = False    # a seek did not land where it should: this file is read forward only
+        self._tried_seek = False     # the container was moved by a seek attempt
         self._pts_index = {p: i for i, p in enumerate(info.pts)} if info.seekable else {}
         self._lost_gops = self._lost_ranges(info)
         self._why: dict[int, str] = {}   # index -> why it was withheld (for error messages)
@@ -259,6 +261,7 @@ class PyAVReader:
         self._restart()
         self._pos = 0
         self._floor = 0
+        self._tried_seek = False
 
     def _restart(self, demux=None, first=None) -> None:
         """A fresh frame iterator (after opening or seeking): damage tracking starts over."""
@@ -268,16 +271,17 @@ class PyAVReader:
     def _frame_iter(self, demux=None, first=None):
         """Decoded frames as (frame, reliable), released in presentation order (see :class:`_DamageTracker`).
 
-        ``demux``/``first``: a packet iterator already started and the packet it gave (after a seek)."""
+        ``demux``/``first``: a packet iterator already started and the packets it gave (after a seek)."""
         stream, container, tr = self._stream, self._container, self._tracker
         tolerant = self.skip_corrupt_packets
         if demux is None:
             demux = container.demux(stream)
+        first = deque(first or ())
         errors = 0
         while errors < self.MAX_DEMUX_ERRORS:
             try:
-                if first is not None:
-                    packet, first = first, None
+                if first:
+                    packet = first.popleft()
                 else:
                     packet = next(demux)
             except StopIteration:
@@ -342,26 +346,27 @@ class PyAVReader:
             self._open()
         kf = self.info.keyframes
         k = kf[bisect.bisect_right(kf, first) - 1] if kf and kf[0] <= first else 0
-        if self._counting or k == 0:
-            if self._pos == 0 and self.decoded == 0:
+        if self._counting or k == 0 or self._seek_broken:
+            if self._pos == 0 and self.decoded == 0 and not self._tried_seek:
                 return
             self.close()
             self._open()
             return
-        # Containers without an index (MPEG-TS, MPEG-PS) seek by timestamp and may land just after the
-        # keyframe: a landing is kept only when its first packet does not come after the keyframe; otherwise
-        # seek to the keyframe before it (landing anywhere before ``k`` is fine: frames before ``k`` are
-        # skipped, and those decoded before a keyframe are withheld), and decode from the start as a last resort
+        # Containers without an index (MPEG-TS, MPEG-PS) seek by timestamp and may land after the keyframe or
+        # in the middle of a packet, with timestamps of their own. A landing is kept only when the keyframe's
+        # packet comes within a few packets, each with a timestamp of the index; otherwise seek a few frames
+        # earlier, and when that fails too, decode from the start (and never seek this file again).
         landed = None
-        j = self.info.keyframes.index(k)
-        for target in (k, self.info.keyframes[j - 1] if j > 0 else None):
-            if target is None:
-                break
-            landed = self._try_seek(self.info.pts[target], self.info.pts[k])
+        step = (self.info.pts[-1] - self.info.pts[0]) // max(1, self.info.frame_count - 1)
+        for ts, budget in ((self.info.pts[k], 16), (self.info.pts[k] - 8 * step, 48)):
+            landed = self._try_seek(ts, self.info.pts[k], budget)
             if landed is not None:
                 break
         self.seeks += 1
         if landed is None:
+            log.info("%s: seeking is unreliable in this file; it is decoded forward from the start instead",
+                     self.info.path)
+            self._seek_broken = True
             self.close()
             self._open()
             return
@@ -369,25 +374,35 @@ class PyAVReader:
         self._pos = None   # known again from the first frame's timestamp
         self._floor = k    # pictures that precede the keyframe (open GOP) reference frames before the seek
 
-    def _try_seek(self, ts: int, limit: int):
-        """Seek to timestamp ``ts``; ``(demux iterator, first packet)`` when the first packet's timestamp is not
-        after ``limit``, else None."""
+    def _try_seek(self, ts: int, key_pts: int, budget: int):
+        """Seek to timestamp ``ts``; ``(demux iterator, packets read)`` when the packet of the keyframe at
+        ``key_pts`` comes within ``budget`` packets that all have timestamps of the index, else None."""
+        self._tried_seek = True
+        read = []
         try:
             self._container.seek(ts, stream=self._stream, backward=True, any_frame=False)
             demux = self._container.demux(self._stream)
-            first = next(demux)
-        except Exception as e:   # StopIteration or a damaged container: the caller decodes from the start
+            while len(read) < budget:
+                packet = next(demux)
+                if packet.size == 0:
+                    continue
+                if packet.pts not in self._pts_index:
+                    break
+                read.append(packet)
+                if packet.pts == key_pts and packet.is_keyframe:
+                    return demux, read
+                if packet.is_keyframe and packet.pts > key_pts:
+                    break
+        except Exception as e:   # StopIteration or a damaged container
             log.debug("%s: seek to %s failed (%s)", self.info.path, ts, e)
             return None
-        if first.pts is None or first.pts > limit:
-            log.debug("%s: seek to %s landed at %s, after the keyframe", self.info.path, ts, first.pts)
-            return None
-        return demux, first
+        log.debug("%s: seek to %s did not land on the keyframe at %s", self.info.path, ts, key_pts)
+        return None
 
     def _needs_seek(self, first: int) -> bool:
         if self._container is None or self._pos is None or first < self._pos:
             return True
-        if self._counting:
+        if self._counting or self._seek_broken:
             return False
         # a keyframe between here and ``first`` makes seeking cheaper than decoding forward, when it lies
         # more than ``seek_cost`` frames ahead (a seek flushes the decoder: not worth it for a few frames)
