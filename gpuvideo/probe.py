@@ -7,6 +7,7 @@ demuxing every packet (no decoding), so a header that lies is corrected; with
 """
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -111,6 +112,21 @@ class VideoInfo:
         if not self.truncated:
             return None
         return next((w for w in self.warnings if w.startswith("truncated")), "truncated")
+
+    def lost_intervals(self) -> list[tuple[int, int]]:
+        """``[start, end)`` frame ranges never served because a frame there is lost: the keyframe interval
+        around each index of ``lost`` (its frames may reference the lost one), merged, ascending."""
+        out: list[tuple[int, int]] = []
+        kf = self.keyframes
+        for h in self.lost:
+            j = bisect.bisect_right(kf, h) - 1
+            a = kf[j] if j >= 0 else 0
+            b = kf[j + 1] if j + 1 < len(kf) else self.frame_count
+            if out and out[-1][1] >= a:
+                out[-1] = (out[-1][0], max(out[-1][1], b))
+            else:
+                out.append((a, b))
+        return out
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -356,7 +372,8 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
         codec, pix_fmt = cc.name, str(cc.pix_fmt or (first.format.name if first is not None else None))
         rotation = _rotation_of(first) if first is not None else 0
     if count_by_decoding:
-        key_pts = [p for p in key_pts if p in set(decoded_pts)]
+        out = set(decoded_pts)
+        key_pts = [p for p in key_pts if p in out]
         pts = decoded_pts
     count = len(pts)
     if count == 0:
@@ -379,8 +396,8 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
         pts = []
     if lost:
         warnings.append(f"{len(lost)} lost frame(s) (missing packets): {_some(lost)}")
-    if damaged:
-        warnings.append(f"{damaged} damaged packet(s) (cut or unreadable data)")
+    if damaged - int(last_corrupt):   # the last one, cut short by the end of the file, is a truncation
+        warnings.append(f"{damaged - int(last_corrupt)} damaged packet(s) (unreadable data)")
     truncated = False
     complete = packets - int(last_corrupt)   # a last packet cut short by the end of the file does not count
     cut_short = " (the last one cut short)" if last_corrupt else ""

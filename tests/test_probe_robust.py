@@ -294,6 +294,8 @@ def test_a_lost_packet_is_a_lost_frame_not_a_shift(tmp_path, codec, suffix):
     assert info.frame_count == 120 and info.lost == [shown]
     assert info.seekable and any("1 lost frame" in w for w in info.warnings)
     assert info.pts == probe(str(src)).pts
+    (a, b), = info.lost_intervals()
+    assert a <= shown < b and a in info.keyframes and (b in info.keyframes or b == info.frame_count)
 
 
 def test_variable_frame_rate_is_not_lost_frames(tmp_path):

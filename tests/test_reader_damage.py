@@ -198,6 +198,7 @@ def test_frame_size_change_mid_stream(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="gpuvideo"):
         reader = PyAVReader(info)
         frames = reader.read(range(60))
+        PyAVReader(info).read([40, 50])             # another reader of the same file: not logged again
     assert frames.shape == (60, 120, 160, 3) and [read_index(f) for f in frames] == list(range(60))
     assert reader.resized_frames == 30
     assert len([r for r in caplog.records if "frame size changes" in r.getMessage()]) == 1

@@ -39,6 +39,20 @@ from ..probe import VideoInfo
 log = logging.getLogger(__name__)
 
 
+#: (what, path) already logged by this process: a file's oddity is logged once, not once per reader
+_LOGGED: set = set()
+
+
+def _log_once(level: int, what: str, path: str, msg: str, *args) -> None:
+    key = (what, path)
+    if key in _LOGGED:
+        return
+    if len(_LOGGED) > 100_000:
+        _LOGGED.clear()
+    _LOGGED.add(key)
+    log.log(level, msg, *args)
+
+
 class _Unmapped(Exception):
     """A decoded frame's timestamp is not in the probed table."""
 
@@ -189,7 +203,8 @@ class PyAVReader:
     Statistics: ``seeks``, ``decoded`` (frames out of the decoder),
     ``corrupt_packets`` (packets skipped), ``damaged_frames`` (frames withheld as
     damaged or unreliable), ``resized_frames`` (frames of another size than the
-    file's first, scaled to it when no size is asked).
+    file's first, scaled to it when no size is asked; logged once per file and
+    process).
     """
 
     #: consecutive demuxer errors after which a damaged stream is considered ended
@@ -216,25 +231,10 @@ class PyAVReader:
         self._seek_broken = False    # a seek did not land where it should: this file is read forward only
         self._tried_seek = False     # the container was moved by a seek attempt
         self._pts_index = {p: i for i, p in enumerate(info.pts)} if info.seekable else {}
-        self._lost_gops = self._lost_ranges(info)
+        self._lost_gops = info.lost_intervals()     # never served: frames there may reference a lost one
         self._why: dict[int, str] = {}   # index -> why it was withheld (for error messages)
         self.seeks = 0               # statistics, for tests and benchmarks
         self.decoded = 0
-
-    @staticmethod
-    def _lost_ranges(info: VideoInfo) -> list[tuple[int, int]]:
-        """[start, end) keyframe intervals holding a lost frame: frames there may reference it."""
-        out = []
-        kf = info.keyframes
-        for h in getattr(info, "lost", None) or []:
-            j = bisect.bisect_right(kf, h) - 1
-            a = kf[j] if j >= 0 else 0
-            b = kf[j + 1] if j + 1 < len(kf) else info.frame_count
-            if out and out[-1][1] >= a:
-                out[-1] = (out[-1][0], max(out[-1][1], b))
-            else:
-                out.append((a, b))
-        return out
 
     def _in_lost_gop(self, i: int) -> bool:
         if not self._lost_gops:
@@ -364,8 +364,9 @@ class PyAVReader:
                 break
         self.seeks += 1
         if landed is None:
-            log.info("%s: seeking is unreliable in this file; it is decoded forward from the start instead",
-                     self.info.path)
+            _log_once(logging.INFO, "seek", self.info.path,
+                      "%s: seeking is unreliable in this file; it is decoded forward from the start instead",
+                      self.info.path)
             self._seek_broken = True
             self.close()
             self._open()
@@ -478,10 +479,10 @@ class PyAVReader:
                 w, h = h, w
             kwargs.update(width=w, height=h, interpolation="BILINEAR")
         elif (frame.width, frame.height) != (self.info.width, self.info.height):
-            if self.resized_frames == 0:
-                log.warning("%s: frame size changes mid-stream (%dx%d, the file starts at %dx%d): such frames are "
-                            "scaled to %dx%d", self.info.path, frame.width, frame.height, self.info.width,
-                            self.info.height, self.info.width, self.info.height)
+            _log_once(logging.WARNING, "size", self.info.path,
+                      "%s: frame size changes mid-stream (%dx%d, the file starts at %dx%d): such frames are scaled "
+                      "to %dx%d", self.info.path, frame.width, frame.height, self.info.width, self.info.height,
+                      self.info.width, self.info.height)
             self.resized_frames += 1
             kwargs.update(width=self.info.width, height=self.info.height, interpolation="BILINEAR")
         a = frame.to_ndarray(**kwargs)

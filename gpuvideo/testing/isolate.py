@@ -20,6 +20,21 @@ class RemoteError(RuntimeError):
         self.remote_traceback = remote_traceback
 
 
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes: VmHWM (per address space, so a fresh count after exec;
+    ru_maxrss would carry over the forking parent's peak), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _serve(conn, memory_limit: int | None) -> None:
     import resource
 
@@ -39,8 +54,7 @@ def _serve(conn, memory_limit: int | None) -> None:
             reply = ("ok", result)
         except BaseException as e:   # everything goes back to the parent, which decides
             reply = ("error", (type(e).__name__, str(e), traceback.format_exc()))
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        conn.send(reply + (time.perf_counter() - t, peak_kib * 1024))
+        conn.send(reply + (time.perf_counter() - t, _peak_rss()))
 
 
 class Isolated:
