@@ -375,6 +375,9 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
         out = set(decoded_pts)
         key_pts = [p for p in key_pts if p in out]
         pts = decoded_pts
+    elif last_corrupt and pts[-1] is not None and all(p is not None and p < pts[-1] for p in pts[:-1]):
+        # the file ends inside its last frame (last in display order too): that frame is not in the video
+        pts.pop()
     count = len(pts)
     if count == 0:
         raise VideoError(path, "no frames")
@@ -400,10 +403,10 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
         warnings.append(f"{damaged - int(last_corrupt)} damaged packet(s) (unreadable data)")
     truncated = False
     complete = packets - int(last_corrupt)   # a last packet cut short by the end of the file does not count
-    cut_short = " (the last one cut short)" if last_corrupt else ""
+    cut_short = " and one cut short" if last_corrupt else ""
     if header > 0 and complete + len(lost) < header:
         truncated = True
-        warnings.insert(0, f"truncated: header says {header} frames, stream has {packets}{cut_short}")
+        warnings.insert(0, f"truncated: header says {header} frames, stream has {complete}{cut_short}")
     elif header == 0 and header_seconds > 0 and pts and tb > 0:
         end = (pts[-1] - pts[0]) * tb + 1.0 / fps
         if end < header_seconds - 1.5 / fps or last_corrupt:

@@ -6,6 +6,7 @@ says which frame it is: :func:`read_index` inverts :func:`index_frame`.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -98,11 +99,37 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     import av
 
     encoder, default_fmt, default_options = CODECS[codec]
-    rate = Fraction(fps).limit_denominator(1001)
+    with _keep_scheduling():
+        _encode(av, path, frames, encoder, pix_fmt or default_fmt, {**default_options, **(options or {})},
+                Fraction(fps).limit_denominator(1001), rotation, container_format, container_options, timestamps)
+    return path
+
+
+@contextlib.contextmanager
+def _keep_scheduling():
+    """Restore the calling thread's scheduling policy after encoding: SVT-AV1 switches it to real-time
+    (SCHED_FIFO, priority 99) when it may (as root), and every thread started afterwards would inherit it."""
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    except (AttributeError, OSError):   # not Linux
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, param):
+                os.sched_setscheduler(0, policy, param)
+        except OSError as e:
+            log.warning("cannot restore the thread's scheduling policy after encoding: %s", e)
+
+
+def _encode(av, path, frames, encoder, pix_fmt, options, rate, rotation, container_format, container_options,
+            timestamps) -> None:
     with av.open(str(path), mode="w", format=container_format, options=container_options or {}) as out:
         stream = out.add_stream(encoder, rate=rate)
-        stream.pix_fmt = pix_fmt or default_fmt
-        stream.options = {**default_options, **(options or {})}
+        stream.pix_fmt = pix_fmt
+        stream.options = options
         if timestamps is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation % 360:
@@ -122,7 +149,6 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    return path
 
 
 def remux(src: str | os.PathLike, dst: str | os.PathLike, skip: Iterable[int] = ()) -> Path:

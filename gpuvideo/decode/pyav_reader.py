@@ -19,10 +19,11 @@ damage itself and treats as missing
 Damage that the decoder cannot see (a flipped bit inside entropy-coded data that
 still parses, MJPEG and VP9 errors, which FFmpeg does not flag) is not detected.
 
-With ``skip_corrupt_packets=True`` a packet that the demuxer or the decoder
-rejects is logged and skipped instead of ending the stream, and
-:meth:`PyAVReader.read_available` returns the frames that could be decoded
-together with the indices of those that could not.
+A packet the decoder rejects is skipped (and counted in ``corrupt_packets``):
+:meth:`PyAVReader.read` raises only when a frame it was asked for is missing.
+With ``skip_corrupt_packets=True`` a demuxer error is skipped too instead of
+ending the stream, and :meth:`PyAVReader.read_available` returns the frames that
+could be decoded together with the indices of those that could not.
 """
 from __future__ import annotations
 
@@ -190,7 +191,8 @@ class PyAVReader:
 
     ``threads``: FFmpeg decoder threads (0 lets FFmpeg choose). Frames are
     converted to RGB only when they are wanted. ``skip_corrupt_packets``: keep
-    decoding past packets that fail to demux or decode (see the module doc).
+    demuxing past a damaged part of the container (see the module doc; packets
+    the decoder rejects are always skipped).
     ``seek_cost``: a seek is done only when it skips more than this many frames
     (0: whenever a keyframe lies between the position and the next wanted frame).
     ``apply_rotation``: turn frames upright as the container's display matrix
@@ -219,7 +221,7 @@ class PyAVReader:
         self.skip_corrupt_packets = bool(skip_corrupt_packets)
         self.rotation = int(getattr(info, "rotation", 0) or 0) % 360 if apply_rotation else 0
         self._mapped_any = False
-        self.corrupt_packets = 0     # packets skipped (skip_corrupt_packets=True)
+        self.corrupt_packets = 0     # packets skipped: rejected by the decoder, or demux errors (skip_corrupt_packets)
         self.damaged_frames = 0      # frames withheld as damaged
         self.resized_frames = 0      # frames whose size differs from the file's (scaled to it)
         self._container = None
@@ -301,9 +303,7 @@ class PyAVReader:
             s = tr.packet(packet.pts, packet.is_keyframe, packet.is_corrupt)
             try:
                 frames = packet.decode()
-            except Exception as e:
-                if not tolerant:
-                    raise
+            except Exception as e:   # the frame is lost and those that depend on it withheld; the rest decodes
                 self.corrupt_packets += 1
                 log.debug("%s: packet at pts %s cannot be decoded (%s)", self.info.path, packet.pts, e)
                 tr.error(s, f"the decoder rejected a packet ({e})")
@@ -314,8 +314,6 @@ class PyAVReader:
             for f in stream.codec_context.decode(None):
                 yield from tr.frame(f)
         except Exception as e:
-            if not tolerant:
-                raise
             log.debug("%s: flushing the decoder failed (%s)", self.info.path, e)
             tr.lost_data(f"flushing the decoder failed ({e})")
         yield from tr.release(True)
@@ -535,7 +533,9 @@ class PyAVReader:
             reached = self._pos
             if ended:   # the iterator is spent: the next read must reopen or seek
                 self._pos = None
-            why = [f"frame {i} {self._why[i]}" for i in missing if i in self._why][:1]
+            lost = set(self.info.lost)
+            why = [f"frame {i} {self._why[i]}" if i in self._why else f"frame {i} is lost (its packet is missing)"
+                   for i in missing if i in self._why or i in lost][:1]
             if strict:
                 raise VideoError(self.info.path, f"frames {missing[:5]}{'...' if len(missing) > 5 else ''} "
                                                  f"could not be decoded ("
