@@ -154,10 +154,14 @@ def test_mjpeg_damage_with_stricter_error_detection(tmp_path):
         k = 5 + 5 * trial
         dst = tmp_path / f"rot{trial}.avi"
         _overwrite_half_packet(src, dst, packets[k], rng)
-        reader = PyAVReader(probe(str(dst)), skip_corrupt_packets=True, decoder_options={"err_detect": "explode"})
+        info = probe(str(dst))
+        reader = PyAVReader(info, skip_corrupt_packets=True, decoder_options={"err_detect": "explode"})
         got, missing = reader.read_available(range(40))
         caught += k in missing
         assert set(missing) <= {k}
+        if missing:   # read() names the damaged frame, even across seeks
+            with pytest.raises(VideoError, match=rf"frame {k} damaged \(the decoder rejected a packet"):
+                PyAVReader(info, decoder_options={"err_detect": "explode"}).read([0, k, 39])
     assert caught >= 5
 
 

@@ -488,6 +488,15 @@ class PyAVReader:
             a = np.ascontiguousarray(np.rot90(a, k=-(self.rotation // 90)))
         return a
 
+    def _note_rejected(self, indices) -> None:
+        """Remember why frames whose packet the decoder rejected (they never come out) are missing."""
+        tr = self._tracker
+        if tr is None or self._counting or not tr.bad:
+            return
+        for i in indices:
+            if i not in self._why and self.info.pts[i] in tr.bad:
+                self._why[i] = f"damaged ({tr.reason or 'a packet is lost'})"
+
     def _collect(self, wanted: list[int], size, strict: bool = True):
         """Decode forward to each wanted frame in turn, seeking first when a keyframe lies
         between the position and that frame (see ``seek_cost``)."""
@@ -498,6 +507,7 @@ class PyAVReader:
             if target in got:
                 continue
             if self._needs_seek(target):
+                self._note_rejected([i for i in wanted if i < target and i not in got])
                 self._seek_to(target)
             ended = True
             try:
@@ -534,6 +544,7 @@ class PyAVReader:
             if ended:   # the iterator is spent: the next read must reopen or seek
                 self._pos = None
             lost = set(self.info.lost)
+            self._note_rejected(missing)
             why = [f"frame {i} {self._why[i]}" if i in self._why else f"frame {i} is lost (its packet is missing)"
                    for i in missing if i in self._why or i in lost][:1]
             if strict:
