@@ -15,14 +15,15 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["gpuvideo", "gpuvideo.cli", "gpuvideo.decode", "gpuvideo.farneback", "gpuvideo.kernels"],
+    packages=["gpuvideo", "gpuvideo.cli", "gpuvideo.decode", "gpuvideo.farneback", "gpuvideo.kernels",
+              "gpuvideo.testing"],
     # CUDA sources live in the top-level kernels/ folder and install as gpuvideo/kernels/
     package_dir={"gpuvideo.kernels": "kernels"},
     package_data={"gpuvideo.kernels": ["*.cu", "*.cuh"]},
     install_requires=[
         "numpy>=1.24",
         "opencv-contrib-python-headless>=4.8,<5",
-        "av>=12.0",
+        "av>=18.0",            # frame.rotation, is_corrupt, set_display_rotation (reader and tests)
         "keras>=3.0",
         "tensorflow-cpu>=2.16; platform_machine=='x86_64' or platform_machine=='AMD64'",
         "tqdm>=4.60",

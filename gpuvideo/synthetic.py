@@ -6,6 +6,7 @@ says which frame it is: :func:`read_index` inverts :func:`index_frame`.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -26,9 +27,14 @@ CODECS = {
     "mjpeg": ("mjpeg", "yuvj420p", {"q": "3"}),
     "vp9": ("libvpx-vp9", "yuv420p", {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "g": "24"}),
     "vp8": ("libvpx", "yuv420p", {"crf": "10", "b": "1M", "deadline": "realtime", "cpu-used": "8", "g": "24"}),
+    "mpeg2": ("mpeg2video", "yuv420p", {"g": "12", "bf": "2", "qscale": "3"}),
+    "ffv1": ("ffv1", "yuv420p", {}),
+    "hevc": ("libx265", "yuv420p", {"preset": "ultrafast", "x265-params": "log-level=error"}),
+    "av1": ("libsvtav1", "yuv420p", {"preset": "12"}),
 }
 DEFAULT_SUFFIX = {"h264": ".mp4", "mpeg4": ".avi", "mpeg4_bframes": ".avi", "mjpeg": ".avi",
-                  "vp9": ".webm", "vp8": ".webm", "theora": ".ogv"}
+                  "vp9": ".webm", "vp8": ".webm", "theora": ".ogv", "mpeg2": ".mpg", "ffv1": ".mkv",
+                  "hevc": ".mp4", "av1": ".mkv"}
 
 _BITS = 16
 _DARK, _BRIGHT = 40, 215
@@ -73,11 +79,18 @@ def read_index(frame: np.ndarray) -> int:
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 25,
-                codec: str = "h264") -> Path:
+                codec: str = "h264", *, rotation: int = 0, pix_fmt: str | None = None,
+                options: dict | None = None, container_format: str | None = None,
+                container_options: dict | None = None, timestamps: Sequence[float] | None = None) -> Path:
     """Encode RGB uint8 frames ``(H, W, 3)`` (H, W even) to ``path`` with ``codec``.
 
     ``codec`` is a key of :data:`CODECS` (PyAV encoders) or ``"theora"``, which
     needs an ``ffmpeg`` executable (PyAV wheels have no Theora encoder).
+    Keyword-only, for odd test files: ``rotation`` (degrees clockwise, written as
+    the container's display matrix; needs PyAV >= 18), ``pix_fmt`` and ``options``
+    (override the encoder's pixel format and options), ``container_format`` and
+    ``container_options`` (e.g. ``{"movflags": "faststart"}``), ``timestamps``
+    (one presentation time in seconds per frame: variable frame rate).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,23 +98,79 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
         return _write_with_ffmpeg(path, frames, fps, ["-c:v", "libtheora", "-q:v", "7", "-g", "12"])
     import av
 
-    encoder, pix_fmt, options = CODECS[codec]
-    rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(path), mode="w") as out:
+    encoder, default_fmt, default_options = CODECS[codec]
+    with _keep_scheduling():
+        _encode(av, path, frames, encoder, pix_fmt or default_fmt, {**default_options, **(options or {})},
+                Fraction(fps).limit_denominator(1001), rotation, container_format, container_options, timestamps)
+    return path
+
+
+@contextlib.contextmanager
+def _keep_scheduling():
+    """Restore the calling thread's scheduling policy after encoding: SVT-AV1 switches it to real-time
+    (SCHED_FIFO, priority 99) when it may (as root), and every thread started afterwards would inherit it."""
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    except (AttributeError, OSError):   # not Linux
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, param):
+                os.sched_setscheduler(0, policy, param)
+        except OSError as e:
+            log.warning("cannot restore the thread's scheduling policy after encoding: %s", e)
+
+
+def _encode(av, path, frames, encoder, pix_fmt, options, rate, rotation, container_format, container_options,
+            timestamps) -> None:
+    with av.open(str(path), mode="w", format=container_format, options=container_options or {}) as out:
         stream = out.add_stream(encoder, rate=rate)
         stream.pix_fmt = pix_fmt
-        stream.options = dict(options)
+        stream.options = options
+        if timestamps is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation % 360:
+            if not hasattr(stream, "set_display_rotation"):
+                raise RuntimeError("writing a display rotation needs PyAV >= 18")
+            stream.set_display_rotation(-(rotation % 360))   # PyAV's angle is counter-clockwise
         first = True
-        for frame in frames:
+        for k, frame in enumerate(frames):
             if first:
                 stream.height, stream.width = frame.shape[:2]
                 first = False
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            if timestamps is not None:
+                vf.pts = int(round(float(timestamps[k]) * 1000))
+                vf.time_base = Fraction(1, 1000)
             for packet in stream.encode(vf):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    return path
+
+
+def remux(src: str | os.PathLike, dst: str | os.PathLike, skip: Iterable[int] = ()) -> Path:
+    """Copy the video packets of ``src`` into ``dst`` (same container type) without re-encoding,
+    leaving out the packets whose 0-based numbers in decode order are in ``skip`` (a lost packet)."""
+    import av
+
+    skip = set(skip)
+    dst = Path(dst)
+    with av.open(str(src)) as inp, av.open(str(dst), mode="w") as out:
+        stream = inp.streams.video[0]
+        ostream = out.add_stream_from_template(stream)
+        k = 0
+        for packet in inp.demux(stream):
+            if packet.size == 0:
+                continue
+            k += 1
+            if k - 1 in skip:
+                continue
+            packet.stream = ostream
+            out.mux(packet)
+    return dst
 
 
 def _write_with_ffmpeg(path: Path, frames: Iterable[np.ndarray], fps: float, args: Sequence[str]) -> Path:
@@ -125,9 +194,48 @@ def _write_with_ffmpeg(path: Path, frames: Iterable[np.ndarray], fps: float, arg
 
 
 def write_index_video(path, nb_frames: int, width: int = 160, height: int = 120,
-                      fps: float = 25, codec: str = "h264") -> Path:
-    """A video of ``nb_frames`` frames where frame ``i`` spells ``i`` (see :func:`index_frame`)."""
-    return write_video(path, (index_frame(i, width, height) for i in range(nb_frames)), fps, codec)
+                      fps: float = 25, codec: str = "h264", **kwargs) -> Path:
+    """A video of ``nb_frames`` frames where frame ``i`` spells ``i`` (see :func:`index_frame`).
+
+    ``kwargs`` go to :func:`write_video` (rotation, pixel format, timestamps, ...)."""
+    return write_video(path, (index_frame(i, width, height) for i in range(nb_frames)), fps, codec, **kwargs)
+
+
+def write_size_change_video(path: str | os.PathLike, sizes: Sequence[tuple[int, int]] = ((160, 120), (320, 240)),
+                            frames_per_size: int = 30, fps: float = 25) -> Path:
+    """An MPEG-TS H.264 stream whose frame size changes mid-stream (a broadcast switching resolution).
+
+    Frame ``i`` spells ``i``; ``sizes`` are (width, height) in turn, ``frames_per_size``
+    frames each. The parts are encoded separately (each starts with a keyframe and
+    its own parameter sets) and muxed as one stream with continuous timestamps.
+    """
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = Fraction(fps).limit_denominator(1001)
+    packets, start = [], 0
+    for w, h in sizes:
+        enc = av.CodecContext.create("libx264", "w")
+        enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+        enc.time_base, enc.framerate = 1 / rate, rate
+        enc.options = {"preset": "veryfast", "g": "12", "bf": "2", "crf": "20"}
+        for i in range(start, start + frames_per_size):
+            vf = av.VideoFrame.from_ndarray(index_frame(i, w, h), format="rgb24")
+            vf.pts = i
+            packets += enc.encode(vf)
+        packets += enc.encode(None)
+        start += frames_per_size
+    with av.open(str(path), mode="w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = sizes[0][0], sizes[0][1], "yuv420p"
+        for packet in packets:
+            packet.stream = stream
+            packet.time_base = 1 / rate
+            packet.pts += 2      # the B-frame delay: decoding timestamps start at 0
+            packet.dts += 2
+            out.mux(packet)
+    return path
 
 
 def write_timed_video(path, frames: Iterable[np.ndarray], times: Sequence[float]) -> Path:

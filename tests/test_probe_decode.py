@@ -7,7 +7,7 @@ import pytest
 
 from gpuvideo.decode import PyAVReader, decode_all
 from gpuvideo.errors import VideoError
-from gpuvideo.probe import ProbeCache, index_videos, probe
+from gpuvideo.probe import CACHE_VERSION, ProbeCache, index_videos, probe
 from gpuvideo.synthetic import read_index, write_index_video
 
 CODECS = ["h264", "mpeg4", "mpeg4_bframes", "mjpeg", "vp9", "theora"]
@@ -100,7 +100,7 @@ def test_cache_is_json_keyed_by_size_and_mtime(tmp_path, index_videos, monkeypat
     out = _index([str(video), str(bad)], cache_file)
     assert out[str(video)].frame_count == 60 and isinstance(out[str(bad)], VideoError)
     data = json.loads(cache_file.read_text())
-    assert data["version"] == 2 and len(data["entries"]) == 2
+    assert data["version"] == CACHE_VERSION and len(data["entries"]) == 2
 
     import gpuvideo.probe as probe_mod
     calls = []

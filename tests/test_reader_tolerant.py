@@ -32,9 +32,10 @@ def test_truncated_file_lists_missing_frames(avi, tmp_path):
     info = dataclasses.replace(info, path=str(cut))
     r = PyAVReader(info, skip_corrupt_packets=True)
     got, missing = r.read_available(range(90))
-    assert missing and missing[-1] == 89 and missing == list(range(missing[0], 90))
-    good = [i for i in got if i < missing[0] - 6]   # frames next to the cut (B-frame references) may be damaged
-    assert good and all(read_index(got[i]) == i for i in good)
+    # the tail is missing; an intact keyframe just before the cut may still come out (B-frames decoded after it
+    # are lost), and every frame that comes out is exact: frames next to the cut are withheld, not concealed
+    assert missing and missing[-1] == 89 and set(range(missing[0] + 2, 90)) <= set(missing)
+    assert len(got) > 10 and all(read_index(f) == i for i, f in got.items())
     with pytest.raises(VideoError, match="could not be decoded"):
         PyAVReader(info).read(range(80, 90))
 

@@ -1,15 +1,35 @@
 """CPU decoding with PyAV (FFmpeg): exact frame indices, forward decoding, keyframe seeks.
 
-Damaged files: with ``skip_corrupt_packets=True`` a packet that the demuxer or
-the decoder rejects is logged and skipped instead of ending the stream, and
-:meth:`PyAVReader.read_available` returns the frames that could be decoded
-together with the indices of those that could not (frames are identified by
-their timestamps, so a lost frame never shifts the others).
+Frames are identified by their presentation timestamps, so a frame that is lost
+never shifts the others. Damaged frames are never served: FFmpeg conceals
+decoding errors (it fills damaged areas from other frames), so the reader tracks
+damage itself and treats as missing
+
+- a frame whose packet the demuxer flags as corrupt (e.g. cut short), that the
+  decoder rejects, or that the decoder marks corrupt (``AV_FRAME_FLAG_CORRUPT``
+  or ``decode_error_flags``, PyAV's ``VideoFrame.is_corrupt``);
+- every frame decoded after such a frame (in decode order) up to the next
+  keyframe, and the leading pictures after that keyframe (they may reference the
+  damaged frame), including frames that come out of the decoder before the
+  damaged one (B-frames): a decoded frame is released only once every packet
+  decoded before it has produced its frame or been found lost;
+- every frame of a keyframe interval (group of pictures) that contains a frame
+  whose packet is absent from the file (:attr:`~gpuvideo.probe.VideoInfo.lost`).
+
+Damage that the decoder cannot see (a flipped bit inside entropy-coded data that
+still parses, MJPEG and VP9 errors, which FFmpeg does not flag) is not detected.
+
+A packet the decoder rejects is skipped (and counted in ``corrupt_packets``):
+:meth:`PyAVReader.read` raises only when a frame it was asked for is missing.
+With ``skip_corrupt_packets=True`` a demuxer error is skipped too instead of
+ending the stream, and :meth:`PyAVReader.read_available` returns the frames that
+could be decoded together with the indices of those that could not.
 """
 from __future__ import annotations
 
 import bisect
 import logging
+from collections import deque
 from typing import Sequence
 
 import numpy as np
@@ -20,8 +40,150 @@ from ..probe import VideoInfo
 log = logging.getLogger(__name__)
 
 
+#: (what, path) already logged by this process: a file's oddity is logged once, not once per reader
+_LOGGED: set = set()
+
+
+def _log_once(level: int, what: str, path: str, msg: str, *args) -> None:
+    key = (what, path)
+    if key in _LOGGED:
+        return
+    if len(_LOGGED) > 100_000:
+        _LOGGED.clear()
+    _LOGGED.add(key)
+    log.log(level, msg, *args)
+
+
 class _Unmapped(Exception):
     """A decoded frame's timestamp is not in the probed table."""
+
+
+class _DamageTracker:
+    """Which decoded frames may be damaged, from packets in decode order and frames in output order.
+
+    Packets are numbered in decode order (``seq``). Damage at packet ``s`` makes
+    the frames of packets ``s, s+1, ...`` unreliable up to the next keyframe
+    packet, and after that keyframe the leading packets whose timestamps precede
+    it. Frames are buffered until every packet decoded before theirs has produced
+    its frame (or was dropped by the decoder), so damage that the decoder reports
+    late (on a frame output after frames that depend on it) still reaches them.
+
+    ``by_pts=False`` (files without a usable timestamp table, where frames are
+    counted): after the first damage every later frame is unreliable, because a
+    lost frame would shift the count.
+    """
+
+    #: frames held back at most (a decoder's reorder delay is a few frames)
+    MAX_BUFFER = 64
+    #: packets remembered (decode order) for attributing damage found late
+    LOG_SIZE = 1024
+
+    def __init__(self, by_pts: bool, frame_threads: bool):
+        self.by_pts = by_pts
+        self.frame_threads = frame_threads
+        self.seq = 0
+        self.log: deque = deque(maxlen=self.LOG_SIZE)   # (seq, pts, key)
+        self.pending: dict = {}                          # pts -> seq: sent, frame not out yet
+        self.bad: set = set()                            # pts of unreliable frames
+        # damage seen and no keyframe packet since; true at the start: frames decoded before the first keyframe
+        # (a stream that starts mid-GOP, a cut-off start) have no reference to be decoded from
+        self.taint_open = by_pts
+        self._before_key = by_pts
+        self.lead_kf = None                              # keyframe pts whose leading packets are tainted
+        self.buf: deque = deque()                        # (frame, pts, seq) held back
+        self.any_damage = False
+        self.reason = ""
+
+    def packet(self, pts, key: bool, corrupt: bool) -> int:
+        s = self.seq
+        self.seq += 1
+        if key:
+            self.lead_kf = pts if self.taint_open else None
+            self.taint_open = self._before_key = False
+        elif self.lead_kf is not None:
+            if pts is not None and pts < self.lead_kf:
+                self.bad.add(pts)
+            else:
+                self.lead_kf = None
+        if self.taint_open and pts is not None:
+            self.bad.add(pts)
+            if self._before_key and not self.reason:
+                self.reason = "decoded before the stream's first keyframe"
+        self.log.append((s, pts, key))
+        if pts is not None and self.by_pts:
+            self.pending[pts] = s
+        if corrupt:
+            self.damage(s, "the demuxer flagged a damaged packet")
+        return s
+
+    def error(self, s: int, reason: str) -> None:
+        """The decoder rejected packet ``s`` (with frame threads, any packet still in flight)."""
+        if self.frame_threads and self.pending:
+            s = min(s, min(self.pending.values()))
+        self.damage(s, reason)
+
+    def lost_data(self, reason: str) -> None:
+        """Data lost between packets (a demuxer error): damage from the next packet on."""
+        self.any_damage = True
+        self.reason = self.reason or reason
+        self.taint_open = True
+
+    def damage(self, s: int | None, reason: str) -> None:
+        self.any_damage = True
+        self.reason = self.reason or reason
+        if s is None:
+            self.taint_open = True
+            return
+        state, kf = "taint", None
+        for q, pts, key in self.log:
+            if q < s:
+                continue
+            if state == "taint":
+                if key and q > s:
+                    state, kf = "lead", pts
+                    continue
+                if pts is not None:
+                    self.bad.add(pts)
+            elif kf is not None and pts is not None and pts < kf:
+                self.bad.add(pts)
+            else:
+                state = "done"
+                break
+        if state == "taint":
+            self.taint_open = True
+        elif state == "lead":
+            self.lead_kf = kf
+
+    def frame(self, frame):
+        """Take one decoded frame; returns the frames now released, as (frame, reliable)."""
+        if not self.by_pts:
+            if frame.is_corrupt:
+                self.damage(None, "the decoder flagged a damaged frame")
+            return [(frame, not self.any_damage)]
+        pts = frame.pts
+        s = self.pending.pop(pts, None)
+        if self.pending and pts is not None:
+            for p in [p for p in self.pending if p < pts]:   # passed over: the decoder dropped them
+                del self.pending[p]
+        if frame.is_corrupt:
+            if pts is not None:
+                self.bad.add(pts)
+            self.damage(s, "the decoder flagged a damaged frame")
+        self.buf.append((frame, pts, s))
+        return self.release(False)
+
+    def release(self, all_: bool):
+        out = []
+        oldest = min(self.pending.values()) if self.pending and not all_ else None
+        while self.buf:
+            frame, pts, s = self.buf[0]
+            if not all_ and s is not None and oldest is not None and oldest < s and len(self.buf) <= self.MAX_BUFFER:
+                break
+            self.buf.popleft()
+            out.append((frame, pts not in self.bad))
+        if all_:
+            self.pending.clear()
+        return out
 
 
 class PyAVReader:
@@ -29,28 +191,58 @@ class PyAVReader:
 
     ``threads``: FFmpeg decoder threads (0 lets FFmpeg choose). Frames are
     converted to RGB only when they are wanted. ``skip_corrupt_packets``: keep
-    decoding past packets that fail to demux or decode (see the module doc).
+    demuxing past a damaged part of the container (see the module doc; packets
+    the decoder rejects are always skipped).
     ``seek_cost``: a seek is done only when it skips more than this many frames
     (0: whenever a keyframe lies between the position and the next wanted frame).
+    ``apply_rotation``: turn frames upright as the container's display matrix
+    asks (:attr:`VideoInfo.rotation`), as FFmpeg's command line does; frames then
+    have the display size (:attr:`VideoInfo.display_width` x ``display_height``).
+    ``decoder_options``: FFmpeg decoder options, e.g. ``{"err_detect": "explode"}``
+    (stricter error detection: most damaged MJPEG frames are then rejected
+    rather than concealed, at the risk of rejecting sloppy but watchable files).
+
+    Statistics: ``seeks``, ``decoded`` (frames out of the decoder),
+    ``corrupt_packets`` (packets skipped), ``damaged_frames`` (frames withheld as
+    damaged or unreliable), ``resized_frames`` (frames of another size than the
+    file's first, scaled to it when no size is asked; logged once per file and
+    process).
     """
 
     #: consecutive demuxer errors after which a damaged stream is considered ended
     MAX_DEMUX_ERRORS = 64
 
-    def __init__(self, info: VideoInfo, threads: int = 1, skip_corrupt_packets: bool = False, seek_cost: int = 0):
+    def __init__(self, info: VideoInfo, threads: int = 1, skip_corrupt_packets: bool = False, seek_cost: int = 0,
+                 apply_rotation: bool = True, decoder_options: dict | None = None):
         self.info = info
+        self.decoder_options = {str(k): str(v) for k, v in (decoder_options or {}).items()}
         self.seek_cost = max(0, int(seek_cost))
         self.threads = threads
         self.skip_corrupt_packets = bool(skip_corrupt_packets)
+        self.rotation = int(getattr(info, "rotation", 0) or 0) % 360 if apply_rotation else 0
         self._mapped_any = False
-        self.corrupt_packets = 0     # packets skipped (skip_corrupt_packets=True)
+        self.corrupt_packets = 0     # packets skipped: rejected by the decoder, or demux errors (skip_corrupt_packets)
+        self.damaged_frames = 0      # frames withheld as damaged
+        self.resized_frames = 0      # frames whose size differs from the file's (scaled to it)
         self._container = None
-        self._frames = None          # iterator of decoded av.VideoFrame
+        self._frames = None          # iterator of (av.VideoFrame, reliable)
+        self._tracker = None
         self._pos = 0                # index of the next frame the iterator yields
+        self._floor = 0              # frames before this index (leading pictures after a seek) are ignored
         self._counting = not info.seekable
+        self._seek_broken = False    # a seek did not land where it should: this file is read forward only
+        self._tried_seek = False     # the container was moved by a seek attempt
         self._pts_index = {p: i for i, p in enumerate(info.pts)} if info.seekable else {}
+        self._lost_gops = info.lost_intervals()     # never served: frames there may reference a lost one
+        self._why: dict[int, str] = {}   # index -> why it was withheld (for error messages)
         self.seeks = 0               # statistics, for tests and benchmarks
         self.decoded = 0
+
+    def _in_lost_gop(self, i: int) -> bool:
+        if not self._lost_gops:
+            return False
+        j = bisect.bisect_right(self._lost_gops, (i, float("inf"))) - 1
+        return j >= 0 and self._lost_gops[j][0] <= i < self._lost_gops[j][1]
 
     # ------------------------------------------------------------------ lifecycle
     def _open(self):
@@ -58,58 +250,80 @@ class PyAVReader:
 
         try:
             self._container = av.open(self.info.path)
+            stream = self._container.streams.video[0]
         except Exception as e:
+            self._container = None
             raise VideoError(self.info.path, f"cannot open: {e}") from e
-        stream = self._container.streams.video[0]
         if self.threads != 1:
             stream.thread_type = "AUTO"
             stream.thread_count = self.threads
+        if self.decoder_options:
+            stream.codec_context.options = dict(self.decoder_options)
         self._stream = stream
-        self._frames = self._frame_iter()
+        self._restart()
         self._pos = 0
+        self._floor = 0
+        self._tried_seek = False
 
-    def _frame_iter(self):
-        if self.skip_corrupt_packets:
-            return self._tolerant_frames()
-        return self._container.decode(self._stream)
+    def _restart(self, demux=None, first=None) -> None:
+        """A fresh frame iterator (after opening or seeking): damage tracking starts over."""
+        self._tracker = _DamageTracker(by_pts=not self._counting, frame_threads=self.threads != 1)
+        self._frames = self._frame_iter(demux, first)
 
-    def _tolerant_frames(self):
-        """Decoded frames, skipping packets that fail to demux or decode (each is logged and counted)."""
-        stream, errors = self._stream, 0
-        demux = self._container.demux(stream)
-        flushed = False
+    def _frame_iter(self, demux=None, first=None):
+        """Decoded frames as (frame, reliable), released in presentation order (see :class:`_DamageTracker`).
+
+        ``demux``/``first``: a packet iterator already started and the packets it gave (after a seek)."""
+        stream, container, tr = self._stream, self._container, self._tracker
+        tolerant = self.skip_corrupt_packets
+        if demux is None:
+            demux = container.demux(stream)
+        first = deque(first or ())
+        errors = 0
         while errors < self.MAX_DEMUX_ERRORS:
             try:
-                packet = next(demux)
+                if first:
+                    packet = first.popleft()
+                else:
+                    packet = next(demux)
             except StopIteration:
                 break
             except Exception as e:   # damaged container: resume reading after the bad chunk
+                if not tolerant:
+                    raise
                 errors += 1
                 self.corrupt_packets += 1
                 log.debug("%s: demux error (%s), resuming", self.info.path, e)
-                demux = self._container.demux(stream)
+                tr.lost_data(f"the demuxer lost data ({e})")
+                demux = container.demux(stream)
                 continue
             errors = 0
-            if packet.size == 0:
-                flushed = True
+            if packet.size == 0:     # the demuxer's flush packet: handled after the loop
+                continue
+            s = tr.packet(packet.pts, packet.is_keyframe, packet.is_corrupt)
             try:
                 frames = packet.decode()
-            except Exception as e:
+            except Exception as e:   # the frame is lost and those that depend on it withheld; the rest decodes
                 self.corrupt_packets += 1
                 log.debug("%s: packet at pts %s cannot be decoded (%s)", self.info.path, packet.pts, e)
+                tr.error(s, f"the decoder rejected a packet ({e})")
                 continue
-            yield from frames
-        if not flushed:
-            try:
-                yield from stream.codec_context.decode(None)
-            except Exception as e:
-                log.debug("%s: flushing the decoder failed (%s)", self.info.path, e)
+            for f in frames:
+                yield from tr.frame(f)
+        try:
+            for f in stream.codec_context.decode(None):
+                yield from tr.frame(f)
+        except Exception as e:
+            log.debug("%s: flushing the decoder failed (%s)", self.info.path, e)
+            tr.lost_data(f"flushing the decoder failed ({e})")
+        yield from tr.release(True)
 
     def close(self) -> None:
         if self._container is not None:
             self._container.close()
         self._container = None
         self._frames = None
+        self._tracker = None
 
     def __enter__(self):
         return self
@@ -130,21 +344,64 @@ class PyAVReader:
             self._open()
         kf = self.info.keyframes
         k = kf[bisect.bisect_right(kf, first) - 1] if kf and kf[0] <= first else 0
-        if self._counting or k == 0:
-            if self._pos == 0 and self.decoded == 0:
+        if self._counting or k == 0 or self._seek_broken:
+            if self._pos == 0 and self.decoded == 0 and not self._tried_seek:
                 return
             self.close()
             self._open()
             return
-        self._container.seek(self.info.pts[k], stream=self._stream, backward=True, any_frame=False)
-        self._frames = self._frame_iter()
-        self._pos = None   # known again from the first frame's timestamp
+        # Containers without an index (MPEG-TS, MPEG-PS) seek by timestamp and may land after the keyframe or
+        # in the middle of a packet, with timestamps of their own. A landing is kept only when the keyframe's
+        # packet comes within a few packets, each with a timestamp of the index; otherwise seek a few frames
+        # earlier, and when that fails too, decode from the start (and never seek this file again).
+        landed = None
+        step = (self.info.pts[-1] - self.info.pts[0]) // max(1, self.info.frame_count - 1)
+        for ts, budget in ((self.info.pts[k], 16), (self.info.pts[k] - 8 * step, 48)):
+            landed = self._try_seek(ts, self.info.pts[k], budget)
+            if landed is not None:
+                break
         self.seeks += 1
+        if landed is None:
+            _log_once(logging.INFO, "seek", self.info.path,
+                      "%s: seeking is unreliable in this file; it is decoded forward from the start instead",
+                      self.info.path)
+            self._seek_broken = True
+            self.close()
+            self._open()
+            return
+        self._restart(*landed)
+        self._pos = None   # known again from the first frame's timestamp
+        self._floor = k    # pictures that precede the keyframe (open GOP) reference frames before the seek
+
+    def _try_seek(self, ts: int, key_pts: int, budget: int):
+        """Seek to timestamp ``ts``; ``(demux iterator, packets read)`` when the packet of the keyframe at
+        ``key_pts`` comes within ``budget`` packets that all have timestamps of the index, else None."""
+        self._tried_seek = True
+        read = []
+        try:
+            self._container.seek(ts, stream=self._stream, backward=True, any_frame=False)
+            demux = self._container.demux(self._stream)
+            while len(read) < budget:
+                packet = next(demux)
+                if packet.size == 0:
+                    continue
+                if packet.pts not in self._pts_index:
+                    break
+                read.append(packet)
+                if packet.pts == key_pts and packet.is_keyframe:
+                    return demux, read
+                if packet.is_keyframe and packet.pts > key_pts:
+                    break
+        except Exception as e:   # StopIteration or a damaged container
+            log.debug("%s: seek to %s failed (%s)", self.info.path, ts, e)
+            return None
+        log.debug("%s: seek to %s did not land on the keyframe at %s", self.info.path, ts, key_pts)
+        return None
 
     def _needs_seek(self, first: int) -> bool:
         if self._container is None or self._pos is None or first < self._pos:
             return True
-        if self._counting:
+        if self._counting or self._seek_broken:
             return False
         # a keyframe between here and ``first`` makes seeking cheaper than decoding forward, when it lies
         # more than ``seek_cost`` frames ahead (a seek flushes the decoder: not worth it for a few frames)
@@ -157,8 +414,11 @@ class PyAVReader:
             return self._pos
         idx = self._pts_index.get(frame.pts)
         if idx is None:
-            if self.skip_corrupt_packets and self._mapped_any:
-                return None   # a damaged frame with a made-up timestamp: dropped
+            if self._mapped_any:
+                # a frame with a timestamp the index does not have (made up by the decoder for a damaged
+                # stream): never numbered by position, which would shift the frames after it
+                log.debug("%s: frame with unknown timestamp %s dropped", self.info.path, frame.pts)
+                return None
             raise _Unmapped(frame.pts)
         self._mapped_any = True
         return idx
@@ -168,9 +428,9 @@ class PyAVReader:
         """Frames at ``indices`` as uint8 ``(n, H, W, 3)`` RGB.
 
         ``size`` = (width, height) lets FFmpeg's scaler resize while converting
-        (bilinear); by default frames keep the file's resolution. Raises
-        :class:`VideoError` when a frame cannot be decoded and :class:`IndexError`
-        for an index outside ``[0, frame_count)``.
+        (bilinear); by default frames keep the file's (display) resolution. Raises
+        :class:`VideoError` when a frame cannot be decoded or is damaged, and
+        :class:`IndexError` for an index outside ``[0, frame_count)``.
         """
         idx = self._check(indices)
         got = self._collect_any(sorted(set(idx.tolist())), size, strict=True)[0]
@@ -180,10 +440,11 @@ class PyAVReader:
                        ) -> tuple[dict[int, np.ndarray], list[int]]:
         """Decode what can be decoded: ``({index: uint8 (H, W, 3) RGB}, sorted missing indices)``.
 
-        Never raises :class:`VideoError` for frames that are lost (truncated file,
-        corrupt packets, a decoder error): they are listed as missing. Raises
-        :class:`IndexError` for an index outside ``[0, frame_count)`` and
-        :class:`VideoError` when the file cannot be opened at all.
+        Never raises :class:`VideoError` for frames that are lost or damaged
+        (truncated file, corrupt packets, frames the decoder concealed, lost
+        packets): they are listed as missing. Raises :class:`IndexError` for an
+        index outside ``[0, frame_count)`` and :class:`VideoError` when the file
+        cannot be opened at all.
         """
         idx = self._check(indices)
         return self._collect_any(sorted(set(idx.tolist())), size, strict=False)
@@ -206,31 +467,63 @@ class PyAVReader:
             self.close()
             return self._collect(wanted, size, strict)
 
+    def _convert(self, frame, size) -> np.ndarray:
+        """RGB uint8 ``(H, W, 3)``: scaled to ``size`` (display orientation) or to the file's size, turned upright."""
+        # threads=1: swscale's own threads cost more than they save on one frame
+        kwargs = {"format": "rgb24", "threads": 1}
+        if size is not None:
+            w, h = int(size[0]), int(size[1])
+            if self.rotation % 180:
+                w, h = h, w
+            kwargs.update(width=w, height=h, interpolation="BILINEAR")
+        elif (frame.width, frame.height) != (self.info.width, self.info.height):
+            _log_once(logging.WARNING, "size", self.info.path,
+                      "%s: frame size changes mid-stream (%dx%d, the file starts at %dx%d): such frames are scaled "
+                      "to %dx%d", self.info.path, frame.width, frame.height, self.info.width, self.info.height,
+                      self.info.width, self.info.height)
+            self.resized_frames += 1
+            kwargs.update(width=self.info.width, height=self.info.height, interpolation="BILINEAR")
+        a = frame.to_ndarray(**kwargs)
+        if self.rotation:
+            a = np.ascontiguousarray(np.rot90(a, k=-(self.rotation // 90)))
+        return a
+
+    def _note_rejected(self, indices) -> None:
+        """Remember why frames whose packet the decoder rejected (they never come out) are missing."""
+        tr = self._tracker
+        if tr is None or self._counting or not tr.bad:
+            return
+        for i in indices:
+            if i not in self._why and self.info.pts[i] in tr.bad:
+                self._why[i] = f"damaged ({tr.reason or 'a packet is lost'})"
+
     def _collect(self, wanted: list[int], size, strict: bool = True):
         """Decode forward to each wanted frame in turn, seeking first when a keyframe lies
         between the position and that frame (see ``seek_cost``)."""
         got: dict[int, np.ndarray] = {}
         want = set(wanted)
-        # threads=1: swscale's own threads cost more than they save on one frame
-        kwargs = {"format": "rgb24", "threads": 1}
-        if size is not None:
-            kwargs.update(width=int(size[0]), height=int(size[1]), interpolation="BILINEAR")
         ended = False
         for target in wanted:
             if target in got:
                 continue
             if self._needs_seek(target):
+                self._note_rejected([i for i in wanted if i < target and i not in got])
                 self._seek_to(target)
             ended = True
             try:
-                for frame in self._frames:
+                for frame, reliable in self._frames:
                     i = self._index_of(frame)
                     self.decoded += 1
-                    if i is None:
+                    if i is None or i < self._floor:
                         continue
                     self._pos = i + 1
-                    if i in want and i not in got:
-                        got[i] = frame.to_ndarray(**kwargs)
+                    if not reliable or self._in_lost_gop(i):
+                        self.damaged_frames += 1
+                        if i in want:
+                            self._why[i] = ("damaged (" + (self._tracker.reason or "a packet is lost") + ")"
+                                            if not reliable else "its keyframe interval lost a packet")
+                    elif i in want and i not in got:
+                        got[i] = self._convert(frame, size)
                     if i >= target:
                         ended = False
                         break
@@ -250,9 +543,15 @@ class PyAVReader:
             reached = self._pos
             if ended:   # the iterator is spent: the next read must reopen or seek
                 self._pos = None
+            lost = set(self.info.lost)
+            self._note_rejected(missing)
+            why = [f"frame {i} {self._why[i]}" if i in self._why else f"frame {i} is lost (its packet is missing)"
+                   for i in missing if i in self._why or i in lost][:1]
             if strict:
                 raise VideoError(self.info.path, f"frames {missing[:5]}{'...' if len(missing) > 5 else ''} "
-                                                 f"could not be decoded (stream ends at frame {reached})")
+                                                 f"could not be decoded ("
+                                                 + (why[0] if why else f"stream ends at frame {reached}") + ")")
+        self._why.clear()
         return got, missing
 
 
