@@ -71,8 +71,11 @@ def make_decoder(backend: str, size, channels: int, interpolation: str, decoding
     if backend in ("gpu", "dali-cpu"):
         from .dali_decoder import DaliDecoder
 
+        from ..sharding import default_device_id
+
         decoder = DaliDecoder("gpu" if backend == "gpu" else "cpu", batch_size=batch_size, size=size,
-                              nb_channel=channels, interpolation=interpolation, fallback=decoder)
+                              nb_channel=channels, interpolation=interpolation, fallback=decoder,
+                              device_id=default_device_id())   # LOCAL_RANK under torchrun
     if decoding.use_frame_cache:
         from .cached import CachedDecoder
 
