@@ -27,10 +27,11 @@ _EXPORTS = {
     "to_tf_dataset": "adapters",
     "to_torch": "adapters",
     "to_jax": "adapters",
+    "ResumeCallback": "resume",
 }
 _SUBMODULES = {"generator", "sliding", "flow", "timeseries", "errors", "adapters", "sampling", "windows", "probe",
                "ops", "motion", "opticalflow", "synthetic", "decode", "farneback", "sharding", "options", "dataset",
-               "benchmarking", "cli"}
+               "benchmarking", "cli", "state", "resume"}
 
 __all__ = sorted(_EXPORTS) + ["generator", "sliding", "flow", "timeseries", "__version__"]
 

@@ -28,6 +28,7 @@ from .errors import BadInputReport, VideoError
 from .ops import array_module, is_device_array, to_host
 from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions
 from .parallel import ThreadMap
+from . import state as _state
 from .sharding import resolve_shard, shard
 
 log = logging.getLogger("gpuvideo")
@@ -48,6 +49,8 @@ class SampleInfo(NamedTuple):
 class EndlessIterator:
     """``next(gen)`` walks the batches forever, calling ``on_epoch_end`` on wrap-around (as keras_video did)."""
     _current = 0
+    _offset = 0      # batches of this epoch consumed before a restored state (see :mod:`gpuvideo.state`)
+    _requests = None  # batch indices asked for, in order (a list while ResumeCallback checks the order)
 
     def __next__(self):
         batch = self[self._current]
@@ -100,7 +103,7 @@ class VideoDataset(EndlessIterator, keras.utils.PyDataset):
         self._post = ThreadMap(self.decoding.decode_threads or min(self.batch_size, _cpus()), "gpuvideo-post")
         self._transform = self.augment.function
         self.epoch = 0
-        self._current = 0
+        self._current = self._offset = 0
         self._order = self._epoch_order()
 
     @property
@@ -125,10 +128,31 @@ class VideoDataset(EndlessIterator, keras.utils.PyDataset):
     def on_epoch_end(self):
         """Next epoch: new order (when shuffling) and new random transforms."""
         self.epoch += 1
+        self._offset = 0
         self._order = self._epoch_order()
 
     def __len__(self) -> int:
+        """Batches left in this epoch: :attr:`batches_per_epoch`, less those consumed before a
+        restored state (:meth:`set_state`)."""
+        return self.batches_per_epoch - self._offset
+
+    @property
+    def batches_per_epoch(self) -> int:
         return math.ceil(self.epoch_samples / self.batch_size)
+
+    # ------------------------------------------------------------------ resuming (see gpuvideo.state)
+    def get_state(self) -> dict:
+        """Where this generator stands: a small JSON-able dict (seed, epoch, position, shard and what
+        identifies the data); ``position`` counts the batches ``next(gen)`` has handed out. Under
+        ``model.fit`` use :class:`gpuvideo.ResumeCallback`, which counts the batches the model received."""
+        return _state.describe(self, self.epoch, self._offset + self._current)
+
+    def set_state(self, state: dict) -> None:
+        """Continue from ``state`` (from :meth:`get_state`): the rest of its epoch, then the next ones, exactly
+        as the run that saved it. Raises ``ValueError`` naming what does not match this generator."""
+        self.epoch, self._offset = _state.check(self, state)
+        self._current = 0
+        self._order = self._epoch_order()
 
     @property
     def batch_size(self) -> int:
@@ -164,7 +188,7 @@ class VideoDataset(EndlessIterator, keras.utils.PyDataset):
             index += n
         if not 0 <= index < n:
             raise IndexError(f"batch {index} out of range for {n} batches")
-        first = index * self.batch_size
+        first = (index + self._offset) * self.batch_size
         size = self.batch_size
         if not self.batching.complete_last_batch:
             size = min(size, self.epoch_samples - first)
@@ -191,6 +215,8 @@ class VideoDataset(EndlessIterator, keras.utils.PyDataset):
     # ------------------------------------------------------------------ batches
     def __getitem__(self, index: int):
         ids, next_pos = self._batch_ids(index)
+        if self._requests is not None:
+            self._requests.append(index)
         x, ids = self._load(ids, {"next_pos": next_pos, "drawn": 0})
         y = self._targets(ids)
         if y is None:
