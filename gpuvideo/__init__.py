@@ -31,7 +31,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {"generator", "sliding", "flow", "timeseries", "errors", "adapters", "sampling", "windows", "probe",
                "ops", "motion", "opticalflow", "synthetic", "decode", "farneback", "sharding", "options", "dataset",
-               "benchmarking", "cli", "state", "resume"}
+               "benchmarking", "cli", "state", "resume", "remote"}
 
 __all__ = sorted(_EXPORTS) + ["generator", "sliding", "flow", "timeseries", "__version__"]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import VideoError
+from .remote import file_size, is_remote, open_container, stamp
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +83,11 @@ def _unpack_pts(p) -> list[int]:
 
 def probe(path: str, count_by_decoding: bool = False) -> VideoInfo:
     """Open ``path`` with PyAV and measure it; raises :class:`VideoError` on unusable input."""
-    import av
-
     path = str(path)
     try:
-        if os.path.getsize(path) == 0:
+        if file_size(path) == 0:
             raise VideoError(path, "empty file (0 bytes)")
-        container = av.open(path)
+        container = open_container(path)
     except VideoError:
         raise
     except Exception as e:  # PyAV raises many error types for non-video input
@@ -173,6 +172,8 @@ class ProbeCache:
 
     @staticmethod
     def _key(path: str, count_by_decoding: bool):
+        if is_remote(path):   # what the store reports: size and ETag (or modification time)
+            return path, stamp(path) + [bool(count_by_decoding)]
         st = os.stat(path)
         return os.path.abspath(path), [st.st_size, st.st_mtime_ns, bool(count_by_decoding)]
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import VideoError
 from ..probe import VideoInfo
+from ..remote import open_container
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,8 @@ class PyAVReader:
 
     # ------------------------------------------------------------------ lifecycle
     def _open(self):
-        import av
-
         try:
-            self._container = av.open(self.info.path)
+            self._container = open_container(self.info.path)
         except Exception as e:
             raise VideoError(self.info.path, f"cannot open: {e}") from e
         stream = self._container.streams.video[0]
@@ -258,7 +257,5 @@ class PyAVReader:
 
 def decode_all(path: str) -> np.ndarray:
     """Every frame of ``path`` in presentation order, uint8 ``(T, H, W, 3)`` RGB (tests/reference)."""
-    import av
-
-    with av.open(str(path)) as c:
+    with open_container(path) as c:
         return np.stack([f.to_ndarray(format="rgb24", threads=1) for f in c.decode(c.streams.video[0])])
