@@ -23,11 +23,15 @@ setup(
         "numpy>=1.24",
         "opencv-contrib-python-headless>=4.8,<5",
         "av>=12.0",
+        # Keras and one of its backends: TensorFlow, PyTorch or JAX (extras below), none of them required
         "keras>=3.0",
-        "tensorflow-cpu>=2.16; platform_machine=='x86_64' or platform_machine=='AMD64'",
         "tqdm>=4.60",
     ],
     extras_require={
+        "tensorflow": ["tensorflow-cpu>=2.16; platform_machine=='x86_64' or platform_machine=='AMD64'",
+                       "tensorflow>=2.16; platform_machine!='x86_64' and platform_machine!='AMD64'"],
+        "torch": ["torch>=2.1"],
+        "jax": ["jax>=0.4.30"],
         # videos in object storage (gpuvideo.remote): s3://, gs://, az://, http(s)://
         "remote": ["fsspec>=2023.6", "aiohttp>=3.8", "s3fs>=2023.6", "gcsfs>=2023.6", "adlfs>=2023.4"],
         "gpu": ["nvidia-dali-cuda130>=2.0", "cupy-cuda13x>=13.0"],

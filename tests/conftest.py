@@ -22,7 +22,18 @@ def _cuda_available() -> bool:
         return False
 
 
+#: reason of the tests skipped without TensorFlow; .ci/run allows it only in its torch-backend job
+NO_TENSORFLOW = "needs TensorFlow (gpuvideo[tensorflow]), not installed"
+
+
 def pytest_collection_modifyitems(config, items):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        no_tf = pytest.mark.skip(reason=NO_TENSORFLOW)
+        for item in items:
+            if "tensorflow" in item.keywords:
+                item.add_marker(no_tf)
     if _cuda_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")
