@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import VideoError
-from .remote import file_size, is_remote, open_container, stamp
+from .remote import file_size, index_keyframes, is_remote, open_container, stamp
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def probe(path: str, count_by_decoding: bool = False) -> VideoInfo:
     try:
         if file_size(path) == 0:
             raise VideoError(path, "empty file (0 bytes)")
-        container = open_container(path)
+        container = open_container(path, index_only=not count_by_decoding)
     except VideoError:
         raise
     except Exception as e:  # PyAV raises many error types for non-video input
@@ -119,6 +119,7 @@ def probe(path: str, count_by_decoding: bool = False) -> VideoInfo:
             if not pts:
                 raise VideoError(path, f"cannot read packets: {e}") from e
             log.warning("%s: stream ends early after %d frames (%s)", path, len(pts), e)
+        key_pts = index_keyframes(container, pts, key_pts)   # MP4 in object storage: from its stss box
         width, height = cc.width, cc.height
         codec, pix_fmt = cc.name, str(cc.pix_fmt)
     count = len(pts)

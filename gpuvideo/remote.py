@@ -13,7 +13,9 @@ their own timeout settings in ``storage_options``.
 
 Settings are per process: :func:`configure`. Counters for tests and
 benchmarks: :func:`stats`. The index cache keys remote files by the size and
-ETag (or modification time) that the store reports (:func:`stamp`).
+ETag (or modification time) that the store reports (:func:`stamp`). Indexing an
+MP4/MOV file fetches its ``moov`` box and the start of its media, not the rest
+(:mod:`gpuvideo.mp4index`); other containers are read once in full to index them.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from .options import Options, check_int
 
 log = logging.getLogger("gpuvideo")
 
+#: bytes at the start of each MP4 media box fetched while indexing (FFmpeg decodes the first frame there)
+INDEX_KEEP = 512 * 1024
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _NOT_RETRIED = (FileNotFoundError, PermissionError, IsADirectoryError)
 
@@ -188,13 +192,50 @@ def file_size(path) -> int:
     return os.path.getsize(path)
 
 
-def open_container(path, **kwargs):
-    """``av.open`` of a local path, or of a :class:`RemoteFile` for a URL (``kwargs`` go to ``av.open``)."""
+def open_container(path, index_only: bool = False, **kwargs):
+    """``av.open`` of a local path, or of a :class:`RemoteFile` for a URL (``kwargs`` go to ``av.open``).
+
+    ``index_only``: the container is only demuxed (packet timing and flags, never decoded past its
+    first frames): an MP4/MOV file's media bytes are then not fetched (see :mod:`gpuvideo.mp4index`),
+    and :func:`index_keyframes` gives its keyframes."""
     import av
 
     if not is_remote(path):
         return av.open(str(path), **kwargs)
-    return av.open(RemoteFile(str(path)), **kwargs)
+    f = RemoteFile(str(path))
+    if index_only:
+        _skip_media(f)
+    container = av.open(f, **kwargs)
+    if f.holes and _python_file(container) is not f:   # cannot map it back: read this one in full
+        container.close()
+        return av.open(RemoteFile(str(path)), **kwargs)
+    return container
+
+
+def _skip_media(f: "RemoteFile") -> None:
+    from .mp4index import media_holes, sync_samples
+
+    holes = media_holes(f.pread, f.size, INDEX_KEEP)
+    sync = sync_samples(f.pread, f.size) if holes else None
+    if holes and sync is not None:
+        f.holes, f.sync_samples = holes, sync
+
+
+def _python_file(container):
+    """The Python file object PyAV reads ``container`` from (None when it is not exposed)."""
+    return getattr(getattr(container, "file", None), "file", None)
+
+
+def index_keyframes(container, decode_pts: list, key_pts: list) -> list:
+    """Keyframe timestamps of a demuxed container: ``key_pts`` (from packet flags), or, for an MP4 read
+    without its media bytes, the sync samples of its ``stss`` box (``decode_pts``: every packet's
+    timestamp in decode order)."""
+    f = _python_file(container)
+    if isinstance(f, RemoteFile) and f.holes:
+        from .mp4index import keyframe_pts
+
+        return keyframe_pts(decode_pts, f.sync_samples)
+    return key_pts
 
 
 class RemoteFile(io.RawIOBase):
@@ -211,6 +252,9 @@ class RemoteFile(io.RawIOBase):
         self._failed: RemoteError | None = None
         self._file = _retry("open", url, self._open)
         self.size = self._file.size
+        #: byte ranges read as zeros without fetching (see :func:`open_container`'s ``index_only``)
+        self.holes: list[tuple[int, int]] = []
+        self.sync_samples: list[int] | None = None
 
     def _open(self):
         fs, path = _fs(self.url)
@@ -247,26 +291,41 @@ class RemoteFile(io.RawIOBase):
         return len(data)
 
     def read(self, size: int = -1) -> bytes:
-        if self._failed is not None:
-            raise self._failed
         if size is None or size < 0:
             size = self.size - self._pos
         size = max(0, min(size, self.size - self._pos))
+        start, end = self._pos, self._pos + size
+        out, pos = bytearray(), start
+        for a, b in self.holes:
+            if a >= end or b <= pos:
+                continue
+            if a > pos:
+                out += self.pread(pos, a - pos)
+            out += bytes(min(b, end) - max(a, pos))
+            pos = min(b, end)
+        if pos < end:
+            out += self.pread(pos, end - pos)
+        self._pos = start + len(out)
+        return bytes(out)
+
+    def pread(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset`` (fetched, holes ignored; the position does not move)."""
+        if self._failed is not None:
+            raise self._failed
+        size = max(0, min(size, self.size - offset))
         if size == 0:
             return b""
         try:
-            data = _retry(f"reading bytes {self._pos}-{self._pos + size - 1}", self.url, lambda: self._read(size))
+            return _retry(f"reading bytes {offset}-{offset + size - 1}", self.url, lambda: self._read(offset, size))
         except RemoteError as e:
             self._failed = e
             _count(failed_files=1)
             log.warning("%s", e)
             raise
-        self._pos += len(data)
-        return data
 
-    def _read(self, size: int) -> bytes:
+    def _read(self, offset: int, size: int) -> bytes:
         try:
-            self._file.seek(self._pos)
+            self._file.seek(offset)
             return self._file.read(size)
         except _NOT_RETRIED:
             raise

@@ -26,6 +26,8 @@ def store(tmp_path_factory, action_dataset):
     root = tmp_path_factory.mktemp("store")
     shutil.copytree(os.path.dirname(os.path.dirname(action_dataset)), root / "actions")
     write_video(root / "long.mp4", textured_frames(LONG_FRAMES, 320, 240))
+    write_video(root / "mpeg4.mp4", textured_frames(2400, 320, 240), codec="mpeg4_bframes")
+    write_video(root / "long.webm", textured_frames(300, 320, 240), codec="vp9")
     return root
 
 
@@ -73,7 +75,7 @@ def test_http_glob_classes_and_batches_equal_local(http, store, settings):
 def test_one_window_of_a_long_video_fetches_a_small_fraction(http, store, settings):
     url = http.url + "/long.mp4"
     size = os.path.getsize(store / "long.mp4")
-    info = probe(url)                                   # indexing demuxes every packet: the whole file, once
+    info = probe(url)
     assert info.pts == probe(str(store / "long.mp4")).pts and info.frame_count == LONG_FRAMES
     gen = _window(info, 2000)
     remote.stats(reset=True)
@@ -83,6 +85,22 @@ def test_one_window_of_a_long_video_fetches_a_small_fraction(http, store, settin
     assert fetched == http.bytes_sent
     assert fetched < 0.10 * size, (fetched, size)       # measured: 7 blocks of 32 KiB of 2.9 MB (7.7%)
     np.testing.assert_array_equal(x, _window(str(store / "long.mp4"), 2000)[0])
+
+
+@pytest.mark.parametrize("name,most", [("long.mp4", 0.3), ("mpeg4.mp4", 0.5), ("long.webm", 1.0)])
+def test_index_reads_an_mp4s_moov_not_its_media(http, store, settings, name, most):
+    """MP4: the index pass fetches the moov box and the first 512 KiB of media, and finds exactly what a
+    full demux finds (keyframes from stss); other containers (WebM) are read in full."""
+    from dataclasses import asdict
+
+    remote.stats(reset=True)
+    got = probe(f"{http.url}/{name}")
+    fetched = remote.stats()["bytes_fetched"]
+    size = os.path.getsize(store / name)
+    ref = asdict(probe(str(store / name)))
+    assert {k: v for k, v in asdict(got).items() if k != "path"} == {k: v for k, v in ref.items() if k != "path"}
+    assert len(got.keyframes) > 5
+    assert fetched <= most * size if most < 1 else fetched >= size, (fetched, size)
 
 
 def test_index_cache_is_keyed_by_the_store_etag(http, store, settings, tmp_path):
