@@ -11,7 +11,7 @@ batch ``position + i``; the next epoch is whole again.
 
 The state also records what must match for the batches to be the same:
 generator class, split, shard, batch size, number of samples and batches,
-and ``signature``, a digest of every sample's file, frames and label.
+and ``signature``, a digest of the samples' files, frames and labels (see :func:`signature`).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ FIELDS = {
     "samples": "samples per epoch (this shard's, padded)",
     "shard": "[shard_index, num_shards]",
     "shuffle": "whether the order changes every epoch",
-    "signature": "digest of every sample (file, frames, label)",
+    "signature": "digest of the samples (file, frames, label)",
 }
 #: what must equal the generator's own value for a state to be restored
 _MUST_MATCH = ("generator", "split", "seed", "shard", "batch_size", "samples", "batches", "shuffle", "signature")
@@ -45,10 +45,19 @@ _HINTS = {"seed": "build the generator with seed={saved}",
                        "that saved it"}
 
 
+#: samples hashed by :func:`signature` at most (evenly spaced beyond that, so that it stays fast)
+SIGNATURE_SAMPLES = 4096
+
+
 def signature(gen) -> str:
-    """Hex digest (16 chars) of this shard's samples in id order: path, frame indices and label of each."""
+    """Hex digest (16 chars) of this shard's samples in id order: path, frame indices and label of each
+    (of :data:`SIGNATURE_SAMPLES` evenly spaced ones, and the count, when there are more)."""
     h = hashlib.sha256()
-    for sample in gen._ids.tolist():
+    ids = gen._ids
+    h.update(str(len(ids)).encode())
+    if len(ids) > SIGNATURE_SAMPLES:
+        ids = ids[np.linspace(0, len(ids) - 1, SIGNATURE_SAMPLES).round().astype(np.int64)]
+    for sample in ids.tolist():
         info, frames = gen._request(sample)
         h.update(str(info.path).encode())
         h.update(b"\0")

@@ -135,8 +135,9 @@ def _fit(gen, directory, log, epochs, stop_at=None, save_freq=2, shuffle=False):
     return model.get_weights(), cb
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("workers,mp", [(1, False), (2, False), (2, True)])
+# one worker also runs in CI's torch-backend job (which leaves out "slow" tests)
+@pytest.mark.parametrize("workers,mp", [(1, False), pytest.param(2, False, marks=pytest.mark.slow),
+                                        pytest.param(2, True, marks=pytest.mark.slow)])
 def test_fit_interrupted_mid_epoch_continues_with_the_same_batches(action_dataset, tmp_path, workers, mp):
     kw = dict(workers=workers, use_multiprocessing=mp, max_queue_size=3)
     whole = []
