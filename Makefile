@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   - creates .venv, installs gpuvideo, trains on a built-in sample dataset
-#   make test   - creates .venv, installs gpuvideo with its test extras, runs the test suite
+#   make demo   - creates .venv, installs gpuvideo with TensorFlow as Keras backend, trains on a sample dataset
+#   make test   - creates .venv, installs gpuvideo with its test extras and TensorFlow, runs the test suite
+# and one more for CI:
+#   make test-torch - creates .venv-torch with Keras on PyTorch and no TensorFlow, runs the tests that apply
 PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/pip
@@ -8,14 +10,22 @@ PY     := $(VENV)/bin/python
 
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-long test test-deps optional-backends install bench clean
+# the torch-backend job: its own venv, the CPU build of PyTorch (a local wheel here), no TensorFlow
+TORCH_VENV ?= .venv-torch
+TORCH_REQ  ?= torch==2.13.0+cpu
+TORCH_PY   := $(TORCH_VENV)/bin/python
+# what it runs: everything but the multi-process and subprocess-heavy "slow" tests (see .ci/run)
+TORCH_PYTEST_ARGS ?= -m "not slow"
+
+.PHONY: demo demo-long test test-deps optional-backends install test-torch bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
+# gpuvideo needs Keras and one of its backends: TensorFlow here (the "tensorflow" extra)
 install: $(PY)
-	$(PIP) install -q ".[test]"
+	$(PIP) install -q ".[test,tensorflow]"
 
 demo: install
 	$(VENV)/bin/gpuvideo demo
@@ -52,6 +62,18 @@ optional-backends: test-deps
 test: test-deps optional-backends
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+$(TORCH_PY):
+	$(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/pip install -q --upgrade pip
+
+# Keras on PyTorch without TensorFlow: tests marked "tensorflow" skip (the only skip reason .ci/run allows
+# here besides the GPU ones); the install is checked to hold no TensorFlow.
+test-torch: $(TORCH_PY)
+	$(TORCH_VENV)/bin/pip install -q ".[test]" "$(TORCH_REQ)"
+	$(TORCH_PY) -c "import importlib.util as u; assert u.find_spec('tensorflow') is None, 'TensorFlow is installed'; \
+	  assert u.find_spec('torch'), 'torch missing'"
+	KERAS_BACKEND=torch $(TORCH_PY) -m pytest $(TORCH_PYTEST_ARGS) $(PYTEST_ARGS)
+
 # keras-video-generators 1.0.14 is a baseline only: --no-deps keeps its old pins out of the venv
 bench: install
 	$(PIP) install -q ".[bench]"
@@ -59,4 +81,4 @@ bench: install
 	$(VENV)/bin/gpuvideo bench --out benchmarks/results/cli
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo_data bench_data
+	rm -rf $(VENV) $(TORCH_VENV) build *.egg-info demo_data bench_data

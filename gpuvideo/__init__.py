@@ -27,10 +27,12 @@ _EXPORTS = {
     "to_tf_dataset": "adapters",
     "to_torch": "adapters",
     "to_jax": "adapters",
+    "ResumeCallback": "resume",
 }
 _SUBMODULES = {"generator", "sliding", "flow", "timeseries", "errors", "adapters", "sampling", "windows", "probe",
                "ops", "motion", "opticalflow", "synthetic", "decode", "farneback", "sharding", "options", "dataset",
-               "benchmarking", "cli", "sources", "tables", "rows", "balance", "timeline", "timestamps"}
+               "benchmarking", "cli", "sources", "tables", "rows", "balance", "timeline", "timestamps",
+               "state", "resume", "remote"}
 
 __all__ = sorted(_EXPORTS) + ["generator", "sliding", "flow", "timeseries", "__version__"]
 

@@ -20,9 +20,16 @@ def to_tf_dataset(gen, repeat: bool = False):
     Auto-sharding is turned off: gpuvideo generators shard their samples
     themselves (``shard_index``/``num_shards``), so under a multi-worker
     strategy each worker's dataset is already its own share. ``on_epoch_end``
-    runs after each pass. Batches pass through host memory.
+    runs after each pass. Batches pass through host memory. Needs TensorFlow
+    (``pip install 'gpuvideo[tensorflow]'``); on other Keras backends pass the generator
+    itself to ``model.fit``, or use :func:`to_torch` / :func:`to_jax`.
     """
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise ImportError(f"to_tf_dataset needs TensorFlow ({e}): pip install 'gpuvideo[tensorflow]'. Without it, "
+                          f"pass the generator itself to model.fit (any Keras backend) or use gpuvideo.to_torch / "
+                          f"gpuvideo.to_jax") from None
 
     x0, y0 = (to_host(a) for a in gen[0])
     spec = (tf.TensorSpec((None,) + x0.shape[1:], tf.as_dtype(x0.dtype)),

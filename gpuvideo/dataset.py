@@ -29,6 +29,7 @@ from .decode import Request, make_decoder, select
 from .errors import BadInputReport, VideoError
 from .ops import array_module, is_device_array, output_dtype, store, to_host
 from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions
+from . import state as _state
 from .parallel import ReadAhead, ThreadMap
 from .rows import PredictionRows
 from .sharding import resolve_shard, shard
@@ -51,6 +52,8 @@ class SampleInfo(NamedTuple):
 class EndlessIterator:
     """``next(gen)`` walks the batches forever, calling ``on_epoch_end`` on wrap-around (as keras_video did)."""
     _current = 0
+    _offset = 0      # batches of this epoch consumed before a restored state (see :mod:`gpuvideo.state`)
+    _requests = None  # batch indices asked for, in order (a list while ResumeCallback checks the order)
 
     def __next__(self):
         batch = self[self._current]
@@ -106,7 +109,7 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         self._ahead = ReadAhead()
         self._transform = self.augment.function
         self.epoch = 0
-        self._current = 0
+        self._current = self._offset = 0
         self._order = self._epoch_order()
 
     @property
@@ -131,10 +134,31 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
     def on_epoch_end(self):
         """Next epoch: new order (when shuffling) and new random transforms."""
         self.epoch += 1
+        self._offset = 0
         self._order = self._epoch_order()
 
     def __len__(self) -> int:
+        """Batches left in this epoch: :attr:`batches_per_epoch`, less those consumed before a
+        restored state (:meth:`set_state`)."""
+        return self.batches_per_epoch - self._offset
+
+    @property
+    def batches_per_epoch(self) -> int:
         return math.ceil(self.epoch_samples / self.batch_size)
+
+    # ------------------------------------------------------------------ resuming (see gpuvideo.state)
+    def get_state(self) -> dict:
+        """Where this generator stands: a small JSON-able dict (seed, epoch, position, shard and what
+        identifies the data); ``position`` counts the batches ``next(gen)`` has handed out. Under
+        ``model.fit`` use :class:`gpuvideo.ResumeCallback`, which counts the batches the model received."""
+        return _state.describe(self, self.epoch, self._offset + self._current)
+
+    def set_state(self, state: dict) -> None:
+        """Continue from ``state`` (from :meth:`get_state`): the rest of its epoch, then the next ones, exactly
+        as the run that saved it. Raises ``ValueError`` naming what does not match this generator."""
+        self.epoch, self._offset = _state.check(self, state)
+        self._current = 0
+        self._order = self._epoch_order()
 
     @property
     def batch_size(self) -> int:
@@ -183,7 +207,7 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         """Sample ids of batch ``index`` of this epoch, and the state its reading carries: the epoch, its
         order (fixed here, so a batch read ahead is the batch of the epoch it was asked in), and where
         replacements are drawn from."""
-        first = index * self.batch_size
+        first = (index + self._offset) * self.batch_size
         size = self.batch_size
         if not self.batching.complete_last_batch:
             size = min(size, self.epoch_samples - first)
@@ -210,12 +234,15 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
     # ------------------------------------------------------------------ batches
     def __getitem__(self, index: int):
         index = self._batch_index(index)
+        if self._requests is not None:
+            self._requests.append(index)
         depth = self._prefetch_depth()
         if not depth:
             return self._read(*self._batch(index))
-        upcoming = [((self.epoch, j), functools.partial(self._read, *self._batch(j)))
+        key = (self.epoch, self._offset)
+        upcoming = [((*key, j), functools.partial(self._read, *self._batch(j)))
                     for j in range(index + 1, min(len(self), index + 1 + depth))]
-        return self._ahead.get((self.epoch, index), lambda: self._read(*self._batch(index)), upcoming)
+        return self._ahead.get((*key, index), lambda: self._read(*self._batch(index)), upcoming)
 
     def _prefetch_depth(self) -> int:
         p = self.decoding.prefetch

@@ -19,6 +19,8 @@ import logging
 import os
 import re
 
+from . import remote
+
 log = logging.getLogger("gpuvideo")
 
 PLACEHOLDER = "{classname}"
@@ -145,7 +147,10 @@ def pattern_regex(glob_pattern: str, seps: str | None = None) -> re.Pattern:
 
 
 def _glob_files(pattern: str) -> list[str]:
-    """Sorted files ``glob`` finds, each once (``**/**`` makes glob list some paths twice)."""
+    """Sorted files ``glob`` finds, each once (``**/**`` makes glob list some paths twice); URLs
+    (``s3://``, ``http://``...) are listed by :func:`gpuvideo.remote.glob_files`."""
+    if remote.is_remote(pattern):
+        return remote.glob_files(pattern)
     return sorted({p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)})
 
 
@@ -165,7 +170,7 @@ def _any_class(glob_pattern: str) -> str:
 
 def discover_classes(glob_pattern: str) -> list[str]:
     """Sorted class names found by expanding ``{classname}`` in ``glob_pattern`` (at any depth ``**`` reaches)."""
-    rx = pattern_regex(glob_pattern)
+    rx = pattern_regex(glob_pattern, "/" if remote.is_remote(glob_pattern) else None)
     found, unlabelled = set(), []
     for path in _glob_files(_any_class(glob_pattern)):
         m = rx.match(path)

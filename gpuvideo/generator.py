@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +20,7 @@ from .dataset import VideoDataset
 from .errors import VideoError
 from .options import AugmentOptions, BatchOptions, ClipOptions, DecodeOptions, FrameOptions, check_choice
 from .probe import VideoInfo, index_videos, open_cache
+from .remote import is_file
 from .sampling import clip_indices
 from .sources import Item, Source, file_source, folder_source, item_span
 from .splits import split_files
@@ -215,11 +215,12 @@ class VideoFrameGenerator(VideoDataset):
 
     def _index(self, paths: list[str], index_cache, progress: bool) -> dict[str, VideoInfo]:
         out = {}
-        for path in [p for p in paths if not os.path.isfile(p)]:
+        present = {p: is_file(p) for p in paths}
+        for path in [p for p in paths if not present[p]]:
             if self.decoding.on_error == "raise":
                 raise VideoError(path, "file not found")
             self.report.add_file(path, "index", "file not found")
-        found = index_videos([p for p in paths if os.path.isfile(p)], open_cache(index_cache),
+        found = index_videos([p for p in paths if present[p]], open_cache(index_cache),
                              count_by_decoding=not self.use_headers, progress=progress)
         for path, res in found.items():
             if isinstance(res, VideoError):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import VideoError
+from .remote import file_size, index_keyframes, is_remote, open_container, stamp
 
 log = logging.getLogger(__name__)
 
@@ -292,15 +293,13 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
     Problems are returned in :attr:`VideoInfo.warnings`, not logged (see
     :func:`index_videos`).
     """
-    import av
-
     path = str(path)
     try:
-        if os.path.isdir(path):
+        if not is_remote(path) and os.path.isdir(path):
             raise VideoError(path, "is a directory")
-        if os.path.getsize(path) == 0:
+        if file_size(path) == 0:
             raise VideoError(path, "empty file (0 bytes)")
-        container = av.open(path)
+        container = open_container(path, index_only=not count_by_decoding)
     except VideoError:
         raise
     except Exception as e:  # PyAV raises many error types for non-video input
@@ -366,6 +365,7 @@ def probe(path: str, count_by_decoding: bool = False, drop_truncated: bool = Fal
             if not pts:
                 raise VideoError(path, f"cannot read packets: {e}") from e
             warnings.append(f"stream ends with a read error after {len(pts)} packets ({e})")
+        key_pts = index_keyframes(container, pts, key_pts)   # MP4 in object storage: from its stss box
         if renumbered:
             raise VideoError(path, renumbered)
         if first is None and not count_by_decoding:
@@ -530,7 +530,9 @@ class ProbeCache:
         if not isinstance(entry, dict):
             raise ValueError(f"entry is a JSON {type(entry).__name__}")
         stamp = entry.get("stamp")
-        if not (isinstance(stamp, list) and len(stamp) == 3 and _is_int(stamp[0]) and _is_int(stamp[1])
+        # local files: [size, mtime_ns, by decoding]; remote ones: [size, ETag/modification time or None, ...]
+        if not (isinstance(stamp, list) and len(stamp) == 3 and _is_int(stamp[0])
+                and (_is_int(stamp[1]) or stamp[1] is None or isinstance(stamp[1], str))
                 and isinstance(stamp[2], bool)):
             raise ValueError("bad stamp")
         if set(entry) == {"stamp", "error"} and isinstance(entry["error"], str):
@@ -542,6 +544,8 @@ class ProbeCache:
 
     @staticmethod
     def _key(path: str, count_by_decoding: bool):
+        if is_remote(path):   # what the store reports: size and ETag (or modification time)
+            return path, stamp(path) + [bool(count_by_decoding)]
         st = os.stat(path)
         return os.path.abspath(path), [st.st_size, st.st_mtime_ns, bool(count_by_decoding)]
 

@@ -23,6 +23,7 @@ import numpy as np
 from .discovery import PLACEHOLDER, find_files
 from .probe import VideoInfo
 from .timestamps import frame_times, frames_between
+from . import remote
 
 SegmentUnit = Literal["frame", "second"]
 
@@ -102,7 +103,8 @@ def file_source(videos, classes: Sequence[str] | None = None) -> Source:
         if PLACEHOLDER in pattern:
             return folder_source(pattern, classes).without_targets()
         if glob.has_magic(pattern):
-            paths = sorted({p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)})
+            paths = (remote.glob_files(pattern) if remote.is_remote(pattern)
+                     else sorted({p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)}))
             if not paths:
                 raise FileNotFoundError(f"no video file matches {pattern!r}")
         else:

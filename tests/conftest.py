@@ -44,7 +44,18 @@ def gpu_available() -> tuple[bool, str]:
     return True, f"{count} CUDA device(s), CuPy {cupy.__version__}"
 
 
+#: reason of the tests skipped without TensorFlow; .ci/run allows it only in its torch-backend job
+NO_TENSORFLOW = "needs TensorFlow (gpuvideo[tensorflow]), not installed"
+
+
 def pytest_collection_modifyitems(config, items):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        no_tf = pytest.mark.skip(reason=NO_TENSORFLOW)
+        for item in items:
+            if "tensorflow" in item.keywords:
+                item.add_marker(no_tf)
     ok, reason = gpu_available()
     if ok:
         return

@@ -97,6 +97,7 @@ def test_model_fit_on_the_torch_backend_with_to_torch(action_dataset):
     assert "LOSS" in out.stdout
 
 
+@pytest.mark.tensorflow
 def test_to_tf_dataset_yields_the_epoch(action_dataset):
     gen = _gen(action_dataset)
     batches = list(gpuvideo.to_tf_dataset(gen))

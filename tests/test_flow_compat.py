@@ -32,6 +32,7 @@ def _kv_generator(keras_video, nb_channel):
     return gen
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("nb_channel", [3, 1])
 @pytest.mark.parametrize("method", METHODS)
 def test_pairs_equal_keras_video(keras_video, method, nb_channel):

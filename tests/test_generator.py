@@ -196,6 +196,7 @@ def test_transformations_apply_one_draw_per_clip(index_dataset):
     np.testing.assert_array_equal(gen[0][0], x)   # same epoch, same draws
 
 
+@pytest.mark.tensorflow
 def test_legacy_image_data_generator_interface(index_dataset):
     pattern, _ = index_dataset
     from tensorflow.keras.preprocessing.image import ImageDataGenerator

@@ -72,6 +72,7 @@ def test_seed_required_with_shards(action_dataset):
                             progress=False, shard_index=0, num_shards=2)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.slow
 def test_fit_under_mirrored_strategy_on_two_logical_cpus(action_dataset):
     code = textwrap.dedent(f"""
@@ -106,6 +107,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.tensorflow
 @pytest.mark.slow
 def test_multi_worker_training_over_loopback_uses_disjoint_shards(action_dataset, tmp_path):
     """Two local processes under MultiWorkerMirroredStrategy train one epoch on their own shards.

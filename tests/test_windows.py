@@ -25,6 +25,7 @@ def _tsdfa_windows(n, length, rate, stride, start, end):
     return np.concatenate(got) if got else np.zeros((0, length), np.int64)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("n,length,rate,stride,start,end", CASES)
 def test_windows_match_timeseries_dataset_from_array(n, length, rate, stride, start, end):
     ref = _tsdfa_windows(n, length, rate, stride, start, end)
@@ -32,6 +33,7 @@ def test_windows_match_timeseries_dataset_from_array(n, length, rate, stride, st
     assert np.array_equal(window_frames(starts, length, rate).reshape(-1, length), ref)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("n,length,rate,stride,start,end", CASES)
 def test_last_frame_targets_match_timeseries_dataset_from_array(n, length, rate, stride, start, end):
     """target_frame='last' == tsdfa with targets shifted by (length-1)*rate (its targets align with window starts)."""
@@ -49,6 +51,7 @@ def test_last_frame_targets_match_timeseries_dataset_from_array(n, length, rate,
     assert np.array_equal(labels[target_frame_of(starts, length, rate, "last")], ref_y)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("n,length,rate,stride,start,end", CASES)
 def test_next_frame_targets_match_keras_timeseries_generator(n, length, rate, stride, start, end):
     """target_frame='next' == legacy TimeseriesGenerator with its length = length * sampling_rate."""

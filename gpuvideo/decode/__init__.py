@@ -85,11 +85,15 @@ def make_decoder(backend: str, size, channels: int, interpolation: str, decoding
 
 
 def resolve_device_id(device_id: int | None) -> int:
-    """``device_id``, else the launcher's ``LOCAL_RANK`` (one GPU per local process), else CuPy's current device."""
+    """``device_id``, else the launcher's local rank (one GPU per local process: ``LOCAL_RANK`` modulo the
+    devices in ``CUDA_VISIBLE_DEVICES``, see :func:`gpuvideo.sharding.default_device_id`), else CuPy's
+    current device."""
     if device_id is not None:
         return int(device_id)
-    if os.environ.get("LOCAL_RANK", "").strip().isdigit():
-        return int(os.environ["LOCAL_RANK"])
+    if "LOCAL_RANK" in os.environ:
+        from ..sharding import default_device_id
+
+        return default_device_id()
     try:
         import cupy
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import VideoError
 from ..probe import VideoInfo
+from ..remote import open_container
 
 log = logging.getLogger(__name__)
 
@@ -246,10 +247,8 @@ class PyAVReader:
 
     # ------------------------------------------------------------------ lifecycle
     def _open(self):
-        import av
-
         try:
-            self._container = av.open(self.info.path)
+            self._container = open_container(self.info.path)
             stream = self._container.streams.video[0]
         except Exception as e:
             self._container = None
@@ -557,7 +556,5 @@ class PyAVReader:
 
 def decode_all(path: str) -> np.ndarray:
     """Every frame of ``path`` in presentation order, uint8 ``(T, H, W, 3)`` RGB (tests/reference)."""
-    import av
-
-    with av.open(str(path)) as c:
+    with open_container(path) as c:
         return np.stack([f.to_ndarray(format="rgb24", threads=1) for f in c.decode(c.streams.video[0])])
