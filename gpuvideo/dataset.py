@@ -32,6 +32,7 @@ from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions
 from . import state as _state
 from .parallel import ReadAhead, ThreadMap
 from .rows import PredictionRows
+from .probe import VideoInfo, index_videos, open_cache
 from .sharding import resolve_shard, shard
 
 log = logging.getLogger("gpuvideo")
@@ -95,6 +96,21 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         seed = batching.seed
         self.seed = int(np.random.SeedSequence().entropy % (2 ** 63)) if seed is None else int(seed)
         self.report = BadInputReport()
+
+    def _index_files(self, paths: list[str], index_cache, progress: bool, count_by_decoding: bool = False) -> dict:
+        """``{path: VideoInfo or VideoError}`` (:func:`gpuvideo.probe.index_videos` with this generator's
+        ``drop_truncated``); problems of usable files go to the report's warnings, logged once per run."""
+        found = index_videos(paths, open_cache(index_cache), count_by_decoding=count_by_decoding, progress=progress,
+                             drop_truncated=self.decoding.drop_truncated, report_warnings=False)
+        for path, res in found.items():
+            if isinstance(res, VideoInfo) and res.warnings:
+                self.report.add_warning(path, "; ".join(res.warnings))
+        return found
+
+    @property
+    def warnings(self) -> dict[str, str]:
+        """``{path: problems}`` of usable videos whose index found something wrong (truncated, lost frames)."""
+        return self.report.warnings()
 
     # ------------------------------------------------------------------ per-dataset state
     def _start(self, num_samples: int) -> None:

@@ -146,12 +146,17 @@ def pattern_regex(glob_pattern: str, seps: str | None = None) -> re.Pattern:
     return re.compile("(?s:" + "".join(out) + r")\Z", flags)
 
 
+def is_candidate(path: str) -> bool:
+    """A file, or a broken or looping symbolic link (kept so that it is reported, not silently left out)."""
+    return os.path.isfile(path) or (os.path.islink(path) and not os.path.isdir(path))
+
+
 def _glob_files(pattern: str) -> list[str]:
     """Sorted files ``glob`` finds, each once (``**/**`` makes glob list some paths twice); URLs
     (``s3://``, ``http://``...) are listed by :func:`gpuvideo.remote.glob_files`."""
     if remote.is_remote(pattern):
         return remote.glob_files(pattern)
-    return sorted({p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)})
+    return sorted({p for p in glob.glob(pattern, recursive=True) if is_candidate(p)})
 
 
 def _any_class(glob_pattern: str) -> str:

@@ -66,6 +66,7 @@ class BadInputReport:
         self._files: dict[str, BadVideo] = {}
         self._frames: dict[str, set[int]] = {}
         self._counts: dict[str, int] = {}
+        self._warnings: dict[str, str] = {}
         self._owner = os.getpid()
         self._journal = os.path.join(tempfile.gettempdir(), f"gpuvideo-report-{os.getpid()}-{uuid.uuid4().hex}.jsonl")
         self._read = 0                    # bytes of the journal merged so far
@@ -79,6 +80,8 @@ class BadInputReport:
             self._frames.setdefault(e["frames"], set()).update(e["indices"])
         elif "count" in e:
             self._counts[e["count"]] = self._counts.get(e["count"], 0) + e["n"]
+        elif "warning" in e:
+            self._warnings.setdefault(e["warning"], e["text"])
 
     def _sync(self) -> None:
         """Merge what other processes wrote (caller holds ``self._lock``)."""
@@ -138,6 +141,17 @@ class BadInputReport:
         if self._append({"frames": path, "indices": sorted(frames)}, is_new):
             shown = ", ".join(map(str, new[:10])) + (", ..." if len(new) > 10 else "")
             log.warning("%s: %d frame(s) cannot be decoded (%s); %s", path, len(new), shown, action)
+
+    def add_warning(self, path: str, text: str) -> None:
+        """Record a problem of a usable video found at indexing (truncation, lost frames...): logged once per run."""
+        if self._append({"warning": path, "text": text}, lambda: path not in self._warnings):
+            log.warning("%s: %s (its intact frames are served)", path, text)
+
+    def warnings(self) -> dict[str, str]:
+        """``{path: problems}`` of the usable videos whose index found something wrong (see :meth:`add_warning`)."""
+        with self._lock:
+            self._sync()
+            return dict(self._warnings)
 
     def count(self, event: str, n: int = 1) -> None:
         """Count an event that is not a bad file, e.g. ``"dali_retries"`` (see :meth:`counts`)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from .balance import BalancedDraw, ClassBalance, class_weight
 from .dataset import VideoDataset
 from .errors import VideoError
 from .options import AugmentOptions, BatchOptions, ClipOptions, DecodeOptions, FrameOptions, check_choice
-from .probe import VideoInfo, index_videos, open_cache
+from .probe import VideoInfo
 from .remote import is_file
 from .sampling import clip_indices
 from .sources import Item, Source, file_source, folder_source, item_span
@@ -104,6 +105,7 @@ class VideoFrameGenerator(VideoDataset):
                  use_multiprocessing: bool = False, max_queue_size: int = 10, shard_index: int | None = None,
                  num_shards: int | None = None, backend: str = "auto", device_batches: bool = False,
                  device_id: int | None = None, prefetch: int | None = None, dtype: str = "float32",
+                 apply_rotation: bool = True, drop_truncated: bool = False,
                  class_balance: str | None = None, source: Source | None = None):
         args = dict(locals())
         if split is not None:
@@ -217,11 +219,12 @@ class VideoFrameGenerator(VideoDataset):
         out = {}
         present = {p: is_file(p) for p in paths}
         for path in [p for p in paths if not present[p]]:
+            reason = "broken or looping symbolic link" if os.path.islink(path) else "file not found"
             if self.decoding.on_error == "raise":
-                raise VideoError(path, "file not found")
-            self.report.add_file(path, "index", "file not found")
-        found = index_videos([p for p in paths if present[p]], open_cache(index_cache),
-                             count_by_decoding=not self.use_headers, progress=progress)
+                raise VideoError(path, reason)
+            self.report.add_file(path, "index", reason)
+        found = self._index_files([p for p in paths if present[p]], index_cache, progress,
+                                  count_by_decoding=not self.use_headers)
         for path, res in found.items():
             if isinstance(res, VideoError):
                 if self.decoding.on_error == "raise":

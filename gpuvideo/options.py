@@ -129,7 +129,10 @@ class DecodeOptions(Options):
     else CuPy's current device). ``prefetch``: batches read ahead in a background
     thread while the model trains on the current one (None: 1 on the GPU backend
     with one Keras worker, else 0; Keras's own ``workers`` read ahead too).
-    ``on_error``: a video
+    ``apply_rotation``: turn frames as the file's display matrix says (phone videos),
+    as FFmpeg's command line does. ``drop_truncated``: treat a file whose stream is
+    shorter than its header says as unusable (default: its intact frames are served,
+    and it is listed in the report's warnings). ``on_error``: a video
     that cannot be used is ``'skip'``\\ ped (logged, reported, replaced) or
     ``'raise'``\\ s. ``on_bad_frames``: see :class:`~gpuvideo.timeseries.VideoTimeseriesGenerator`.
     """
@@ -146,6 +149,8 @@ class DecodeOptions(Options):
     on_bad_frames: OnBadFrames
     device_id: int | None = None
     prefetch: int | None = None
+    apply_rotation: bool = True
+    drop_truncated: bool = False
 
     def validate(self):
         if self.device_id is not None:

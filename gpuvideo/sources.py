@@ -20,7 +20,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from .discovery import PLACEHOLDER, find_files
+from .discovery import PLACEHOLDER, find_files, is_candidate
 from .probe import VideoInfo
 from .timestamps import frame_times, frames_between
 from . import remote
@@ -104,7 +104,7 @@ def file_source(videos, classes: Sequence[str] | None = None) -> Source:
             return folder_source(pattern, classes).without_targets()
         if glob.has_magic(pattern):
             paths = (remote.glob_files(pattern) if remote.is_remote(pattern)
-                     else sorted({p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)}))
+                     else sorted({p for p in glob.glob(pattern, recursive=True) if is_candidate(p)}))
             if not paths:
                 raise FileNotFoundError(f"no video file matches {pattern!r}")
         else:

@@ -43,7 +43,7 @@ from .dataset import VideoDataset
 from .decode import Request
 from .errors import MissingFrames, VideoError
 from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions, TargetFrame, check_choice
-from .probe import VideoInfo, index_videos, open_cache
+from .probe import VideoInfo
 from .targets import CallableTargets, PerFrameTargets, make_targets
 from .windows import WindowIndex, check_window_args, nearest_available, target_frame_of, window_frames
 
@@ -85,7 +85,9 @@ class VideoTimeseriesGenerator(VideoDataset):
       :class:`~gpuvideo.generator.VideoFrameGenerator`. With DALI each batch's
       frames of a video are decoded in one pipeline run, from an excerpt of the GOPs
       they need (the cost of a batch does not grow with the video's length).
-      ``device_id``, ``prefetch``: as in :class:`~gpuvideo.generator.VideoFrameGenerator`.
+      ``device_id``, ``prefetch``, ``apply_rotation``, ``drop_truncated``: as in
+      :class:`~gpuvideo.generator.VideoFrameGenerator` (truncated videos and lost frames are
+      listed in ``gen.warnings``; their missing frames follow ``on_bad_frames``).
     - ``max_open_readers``: idle open files kept (least recently used closed).
       ``seek_cost``: the reader seeks only to skip more than this many frames (it
       decodes forward through shorter gaps).
@@ -107,6 +109,7 @@ class VideoTimeseriesGenerator(VideoDataset):
                  ffmpeg_threads: int = 1, resize_in_decoder: bool = False, interpolation: str = "linear",
                  max_open_readers: int = 4, seek_cost: int = 16, backend: str = "auto",
                  device_id: int | None = None, prefetch: int | None = None, dtype: str = "float32",
+                 apply_rotation: bool = True, drop_truncated: bool = False,
                  shard_index: int | None = None, num_shards: int | None = None, index_cache=True,
                  progress: bool = False, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):
@@ -133,15 +136,14 @@ class VideoTimeseriesGenerator(VideoDataset):
         self._start(self.windows.total)
 
     # ------------------------------------------------------------------ setup
-    @staticmethod
-    def _infos(videos, index_cache, progress) -> list[VideoInfo]:
+    def _infos(self, videos, index_cache, progress) -> list[VideoInfo]:
         if isinstance(videos, (str, os.PathLike, VideoInfo)):
             videos = [videos]
         videos = list(videos)
         if not videos:
             raise ValueError("no video given")
         paths = [str(v) for v in videos if not isinstance(v, VideoInfo)]
-        found = index_videos(paths, open_cache(index_cache), progress=progress) if paths else {}
+        found = self._index_files(paths, index_cache, progress) if paths else {}
         out = []
         for v in videos:
             info = v if isinstance(v, VideoInfo) else found[str(v)]
@@ -170,7 +172,8 @@ class VideoTimeseriesGenerator(VideoDataset):
         return windows
 
     def _native_size(self):
-        sizes = {(i.width, i.height) for i in self.infos}
+        rotate = self.decoding.apply_rotation
+        sizes = {(i.display_width, i.display_height) if rotate else (i.width, i.height) for i in self.infos}
         if len(sizes) > 1:
             raise ValueError(f"videos have different sizes {sorted(sizes)}: give target_shape")
         return sizes.pop()

@@ -127,3 +127,18 @@ def test_format_report_lists_problems(dataset):
     rep = inspect_dataset(str(dataset / "{classname}" / "*"), progress=False, index_cache=None)
     text = format_report(rep, max_files=1)
     assert "unreadable files (1)" in text and "more (see --json)" in text
+
+
+def test_inspect_reports_rotation_and_truncation(tmp_path):
+    from gpuvideo.synthetic import write_index_video
+
+    write_index_video(tmp_path / "phone" / "r.mp4", 12, 160, 96, rotation=90)
+    data = (write_index_video(tmp_path / "phone" / "whole.avi", 60, codec="mpeg4")).read_bytes()
+    (tmp_path / "phone" / "cut.avi").write_bytes(data[:len(data) // 2])
+    report = inspect_dataset(str(tmp_path / "{classname}" / "*"), progress=False, index_cache=None)
+    files = {r["path"].rsplit("/", 1)[1]: r for r in report["files"]}
+    assert files["r.mp4"]["rotation"] == 90 and any("rotation 90" in i for i in files["r.mp4"]["issues"])
+    assert files["cut.avi"]["truncated"] and any(i.startswith("truncated") for i in files["cut.avi"]["issues"])
+    assert report["totals"]["rotated"] == 1 and report["totals"]["truncated"] == 1
+    text = format_report(report)
+    assert "rotated" in text and "truncated: header says 60 frames" in text

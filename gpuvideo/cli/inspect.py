@@ -111,11 +111,15 @@ def _file_record(path: str, cls: str, res, decoded, nvdec) -> dict:
                height=info.height, fps=round(float(info.fps), 3), frames=info.frame_count,
                header_frames=info.header_frame_count or None, duration_s=round(info.duration, 3),
                keyframes=len(info.keyframes), frame_rate=frame_rate_mode(info.pts),
-               nvdec=bool(ok), nvdec_reason=reason)
+               nvdec=bool(ok), nvdec_reason=reason, rotation=info.rotation, truncated=info.truncated,
+               lost_frames=len(info.lost))
     rec["vfr"] = rec["frame_rate"] == "variable"
-    issues = []
+    issues = list(info.warnings)
+    if info.rotation:
+        issues.append(f"display rotation {info.rotation} degrees (shown as {info.display_width}x"
+                      f"{info.display_height}; apply_rotation=False keeps the stored orientation)")
     mismatch = bool(info.header_frame_count and info.header_frame_count != info.frame_count)
-    if mismatch:
+    if mismatch and not info.truncated:
         issues.append(f"header says {info.header_frame_count} frames, stream has {info.frame_count}")
     if decoded is not None:
         if isinstance(decoded, VideoError):
@@ -157,6 +161,8 @@ def _class_summary(records: list[dict]) -> dict:
                     "total": sum(frames)} if frames else None),
         "frame_count_mismatch": sum(1 for r in good if r["frame_count_mismatch"]),
         "vfr": sum(1 for r in good if r["vfr"]),
+        "rotated": sum(1 for r in good if r["rotation"]),
+        "truncated": sum(1 for r in good if r["truncated"]),
         "nvdec": sum(1 for r in good if r["nvdec"]),
         "bytes": sum(r["size_bytes"] or 0 for r in records),
     }
@@ -177,7 +183,7 @@ def inspect_dataset(pattern: str, decode: bool = False, progress: bool = True, i
     by_class = find_dataset_files(pattern)
     paths = [p for fs in by_class.values() for p in fs]
     cache = open_cache(index_cache)
-    found = index_videos(paths, cache, progress=progress, threads=threads)
+    found = index_videos(paths, cache, progress=progress, threads=threads, report_warnings=False)
     decoded = {}
     if decode:
         readable = [p for p in paths if not isinstance(found[p], VideoError)]
@@ -218,14 +224,15 @@ def text_table(headers: list[str], rows: list[list[str]]) -> str:
 def format_report(report: dict, max_files: int = 20) -> str:
     """Readable text: one row per class (and a total), then unreadable files and files with issues."""
     headers = ["class", "files", "bad", "codecs", "resolutions", "fps", "frames min/med/max", "count!=",
-               "VFR", "NVDEC"]
+               "truncated", "VFR", "rotated", "NVDEC"]
     rows = []
     for name, s in list(report["classes"].items()) + [("TOTAL", report["totals"])]:
         fr = s["frames"]
         rows.append([name, str(s["files"]), str(s["unreadable"]), _counter_text(s["codecs"]),
                      _counter_text(s["resolutions"]), _counter_text(s["fps"]),
                      f"{fr['min']}/{fr['median']:g}/{fr['max']}" if fr else "-",
-                     str(s["frame_count_mismatch"]), str(s["vfr"]), f"{s['nvdec']}/{s['readable']}"])
+                     str(s["frame_count_mismatch"]), str(s["truncated"]), str(s["vfr"]), str(s["rotated"]),
+                     f"{s['nvdec']}/{s['readable']}"])
     out = [f"dataset {report['pattern']}: {report['totals']['files']} files in {len(report['classes'])} "
            f"class(es), {report['totals']['bytes'] / 2 ** 20:.1f} MiB"
            + (" (frames counted by decoding)" if report["decoded"] else ""),

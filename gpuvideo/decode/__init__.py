@@ -69,13 +69,15 @@ def make_decoder(backend: str, size, channels: int, interpolation: str, decoding
     decoder: Decoder = PyAVDecoder(size, channels, interpolation, threads=decoding.decode_threads or 1,
                                    ffmpeg_threads=decoding.ffmpeg_threads, seek_cost=decoding.seek_cost,
                                    max_open_readers=decoding.max_open_readers,
-                                   resize_in_decoder=decoding.resize_in_decoder, keep_recent=keep_recent)
+                                   resize_in_decoder=decoding.resize_in_decoder, keep_recent=keep_recent,
+                                   apply_rotation=decoding.apply_rotation)
     if backend in ("gpu", "dali-cpu"):
         from .dali_decoder import DaliDecoder
 
         device = "gpu" if backend == "gpu" else "cpu"
         decoder = DaliDecoder(device, batch_size=batch_size, size=size, nb_channel=channels,
                               interpolation=interpolation, fallback=decoder, report=report,
+                              apply_rotation=decoding.apply_rotation,
                               device_id=resolve_device_id(decoding.device_id) if device == "gpu" else None)
     if decoding.use_frame_cache:
         from .cached import CachedDecoder

@@ -69,19 +69,21 @@ class DaliDecoder:
     decoder for files DALI cannot take (default: a PyAV decoder with the same
     size, channels and interpolation). ``report``: a
     :class:`~gpuvideo.errors.BadInputReport` counting fallbacks and device errors.
+    ``apply_rotation``: files with a display rotation go to the fallback, which turns them.
     Arguments are validated by the generators' options, not again here.
     """
 
     def __init__(self, device: str = "gpu", batch_size: int = 8, size: tuple[int, int] | None = None,
                  nb_channel: int = 3, interpolation: str = "linear", num_threads: int | None = None,
-                 device_id: int | None = None, fallback=None, report=None):
+                 device_id: int | None = None, fallback=None, report=None, apply_rotation: bool = True):
         if device not in ("cpu", "gpu"):
             raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
         if fallback is None:
             from .pyav_decoder import PyAVDecoder
-            fallback = PyAVDecoder(size, nb_channel, interpolation)
+            fallback = PyAVDecoder(size, nb_channel, interpolation, apply_rotation=apply_rotation)
         self.fallback = fallback
         self.report = report
+        self.apply_rotation = bool(apply_rotation)
         self.device = device
         self.batch_size = int(batch_size)
         self.size = None if size is None else (int(size[0]), int(size[1]))
@@ -107,6 +109,8 @@ class DaliDecoder:
         why = self._rejected.get(info.path)
         if why is not None:
             return False, why
+        if self.apply_rotation and getattr(info, "rotation", 0):
+            return False, f"display rotation {info.rotation}: PyAV turns the frames (DALI does not)"
         return dali_supported(info, self.device, self.device_id or 0)
 
     # ------------------------------------------------------------------ decoding

@@ -53,7 +53,8 @@ class ReaderPool:
     FFmpeg threads do not exist there): they are set aside, unclosed.
     """
 
-    def __init__(self, max_idle: int = 4, ffmpeg_threads: int = 1, seek_cost: int = 0):
+    def __init__(self, max_idle: int = 4, ffmpeg_threads: int = 1, seek_cost: int = 0, apply_rotation: bool = True):
+        self.apply_rotation = bool(apply_rotation)
         self.max_idle = max(1, int(max_idle))
         self.ffmpeg_threads = int(ffmpeg_threads)
         self.seek_cost = int(seek_cost)
@@ -85,6 +86,7 @@ class ReaderPool:
                 self._busy.add(best[1])
                 return best[1]
         slot = _Slot(PyAVReader(info, threads=self.ffmpeg_threads, skip_corrupt_packets=True,
+                                apply_rotation=self.apply_rotation,
                                 seek_cost=self.seek_cost))
         with self._lock:
             self._busy.add(slot)
@@ -146,18 +148,19 @@ class PyAVDecoder:
     in parallel. ``ffmpeg_threads``, ``seek_cost``, ``max_open_readers``: see
     :class:`ReaderPool`. ``resize_in_decoder``: FFmpeg's scaler resizes while
     converting to RGB (bilinear; a few levels off OpenCV's). ``keep_recent``:
-    see the module doc.
+    see the module doc. ``apply_rotation``: frames turned as displayed (``size`` is then
+    the displayed size).
     """
 
     def __init__(self, size=None, channels: int = 3, interpolation: str = "linear", *, threads: int = 1,
                  ffmpeg_threads: int = 1, seek_cost: int = 0, max_open_readers: int = 4,
-                 resize_in_decoder: bool = False, keep_recent: int = 0):
+                 resize_in_decoder: bool = False, keep_recent: int = 0, apply_rotation: bool = True):
         self.size = None if size is None else (int(size[0]), int(size[1]))
         self.channels = int(channels)
         self.interpolation = interpolation
         self.resize_in_decoder = bool(resize_in_decoder)
         self.keep_recent = int(keep_recent)
-        self.pool = ReaderPool(max_open_readers, ffmpeg_threads, seek_cost)
+        self.pool = ReaderPool(max_open_readers, ffmpeg_threads, seek_cost, apply_rotation)
         self._map = ThreadMap(threads, "gpuvideo-decode")
 
     def decode(self, requests) -> list:
@@ -200,7 +203,9 @@ class PyAVDecoder:
             low = slot.last - self.keep_recent
             slot.recent = {f: a for f, a in have.items() if f > low}
         if not have:
-            w, h = self.size or (slot.reader.info.width, slot.reader.info.height)
+            info = slot.reader.info
+            w, h = self.size or ((info.display_width, info.display_height) if self.pool.apply_rotation
+                                 else (info.width, info.height))
             return np.zeros((len(wanted), h, w, self.channels), np.uint8), np.zeros(len(wanted), bool)
         shapes = {a.shape for a in have.values()}
         if len(shapes) > 1:
