@@ -111,7 +111,9 @@ TOL_MEAN = 12.0
 LOWPASS = 8
 #: mean absolute difference allowed for W4's flow pictures (same frames and arithmetic: rounding only)
 TOL_FLOW = 2.0
-CONTESTANTS = ("gpuvideo", "pyav", "opencv", "torchcodec", "decord2", "video-reader-rs", "pool2")
+CONTESTANTS = ("gpuvideo", "pyav", "opencv", "torchcodec", "decord2", "video-reader-rs", "pool2", "gpuvideo-uint8")
+#: not a rival: gpuvideo with dtype='uint8' (the model rescales), to show what the float32 output costs
+INFORMATIONAL = ("gpuvideo-uint8",)
 WORKS = ("W1", "W2", "W3", "W4")
 FARNEBACK = (0.5, 3, 15, 3, 5, 1.1, 0)   # pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags
 
@@ -775,8 +777,11 @@ class Work:
         return self.windows if self.name == "W3" else len(self.files)
 
     def check(self, x, key) -> list[str]:
-        """Problems with batch ``x`` (float32 in [0, 1]); ``key``: file numbers (clips) or window numbers (W3)."""
+        """Problems with batch ``x`` (float32 in [0, 1], or uint8 in [0, 255]); ``key``: file numbers (clips) or
+        window numbers (W3)."""
         x = np.asarray(x)
+        if x.dtype == np.uint8:
+            x = x.astype(np.float32) / np.float32(255.0)      # the check's time is not counted
         if len(x) != len(key):
             return [f"batch of {len(x)}, expected {len(key)}"]
         problems = []
@@ -869,11 +874,11 @@ def _to_float(u8: np.ndarray) -> np.ndarray:
     return x
 
 
-def _gpuvideo_setup(work: Work, index_cache: str) -> Setup:
+def _gpuvideo_setup(work: Work, index_cache: str, dtype: str = "float32") -> Setup:
     import gpuvideo
 
     common = dict(batch_size=work.batch, target_shape=work.size, shuffle=False, index_cache=index_cache,
-                  progress=False)
+                  progress=False, dtype=dtype)
     if work.name == "W3":
         gen = gpuvideo.VideoTimeseriesGenerator(work.files[0], None, length=work.length, stride=work.stride,
                                                 **common)
@@ -1029,8 +1034,8 @@ class Bench:
                     self.skipped[name] = f"fails on a plain file: {_first_line(e)}"
 
     def setup(self, name: str, work: Work) -> Setup:
-        if name == "gpuvideo":
-            return _gpuvideo_setup(work, self.index_cache)
+        if name in ("gpuvideo", "gpuvideo-uint8"):
+            return _gpuvideo_setup(work, self.index_cache, "uint8" if name == "gpuvideo-uint8" else "float32")
         if name == "pool2":
             if self.procs is None:
                 self.procs = multiprocessing.get_context("spawn").Pool(2, initializer=_pool_init)
@@ -1077,7 +1082,7 @@ def summarise(work: Work, results: dict[str, Result], raw_rates: list[float]) ->
     raw = statistics.median(raw_rates)
     floor_s = work.min_frames / raw / 2
     good = {c: r for c, r in results.items() if r.rate and not r.problems and not r.skipped}
-    others = {c: r.rate for c, r in good.items() if c != "gpuvideo"}
+    others = {c: r.rate for c, r in good.items() if c != "gpuvideo" and c not in INFORMATIONAL}
     best = max(others, key=others.get) if others else None
     g = good.get("gpuvideo")
     rows = []

@@ -64,6 +64,7 @@ class VideoFrameGenerator(VideoDataset):
     ``interpolation`` (``'linear'`` or ``'area'``), ``cache_bytes``,
     ``index_cache`` (True: ``~/.cache/gpuvideo/index.json``; a path; or None for
     memory only), ``decode_threads`` (clips decoded in parallel per batch),
+    ``ffmpeg_threads`` (FFmpeg's decoder threads per open file; 0: FFmpeg chooses),
     ``progress`` (tqdm bars), ``complete_last_batch`` (default True: every batch
     has ``batch_size`` clips; False: the last one is shorter, for ``model.predict``),
     ``shard_index``/``num_shards`` (this worker's share of the samples,
@@ -105,7 +106,7 @@ class VideoFrameGenerator(VideoDataset):
                  use_multiprocessing: bool = False, max_queue_size: int = 10, shard_index: int | None = None,
                  num_shards: int | None = None, backend: str = "auto", device_batches: bool = False,
                  device_id: int | None = None, prefetch: int | None = None, dtype: str = "float32",
-                 apply_rotation: bool = True, drop_truncated: bool = False,
+                 apply_rotation: bool = True, drop_truncated: bool = False, ffmpeg_threads: int = 1,
                  class_balance: str | None = None, source: Source | None = None):
         args = dict(locals())
         if split is not None:
@@ -115,8 +116,8 @@ class VideoFrameGenerator(VideoDataset):
             args["split_val"] = split_val = split
         self.clip = self._clip_options(args)
         super().__init__(FrameOptions.pick(args),
-                         DecodeOptions.pick(args, ffmpeg_threads=1, max_open_readers=4, seek_cost=0,
-                                            resize_in_decoder=False, on_bad_frames="skip"),
+                         DecodeOptions.pick(args, max_open_readers=4, seek_cost=0, resize_in_decoder=False,
+                                            on_bad_frames="skip"),
                          BatchOptions.pick(args), AugmentOptions.pick(args),
                          workers, use_multiprocessing, max_queue_size)
         check_choice("class_balance", class_balance, ClassBalance)
