@@ -27,7 +27,7 @@ def measure(url: str, size: int, frames: int) -> list[str]:
     info = probe(url)
     indexed = remote.stats(reset=True)["bytes_fetched"]
     gen = VideoTimeseriesGenerator(info, length=16, batch_size=1, start_index=int(frames * 2 / 3),
-                                   target_shape=(112, 112), index_cache=None)
+                                   target_shape=(112, 112), index_cache=None, prefetch=0)   # one window, none ahead
     gen[0]
     window = remote.stats(reset=True)["bytes_fetched"]
     dec = PyAVDecoder((112, 112))

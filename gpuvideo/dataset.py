@@ -264,7 +264,7 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         p = self.decoding.prefetch
         if p is not None:
             return p
-        return 1 if self.backend == "gpu" and self.workers <= 1 and not self.use_multiprocessing else 0
+        return 1 if self.workers <= 1 and not self.use_multiprocessing else 0
 
     def _read(self, ids: list[int], state: dict):
         x, ids = self._load(ids, state)

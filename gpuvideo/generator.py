@@ -76,8 +76,8 @@ class VideoFrameGenerator(VideoDataset):
     ``device_batches`` (with ``backend='gpu'``: batches stay on the GPU as CuPy
     arrays; see :mod:`gpuvideo.adapters`), ``device_id`` (the GPU; default the
     launcher's ``LOCAL_RANK``, else CuPy's current device), ``prefetch`` (batches
-    read ahead in a background thread; default 1 on the GPU backend with one
-    Keras worker, else 0), ``dtype`` of ``x`` (``'float32'``, ``'float16'``,
+    read ahead in a background thread while the model trains; default 1 with one
+    Keras worker, 0 with several, which read ahead themselves), ``dtype`` of ``x`` (``'float32'``, ``'float16'``,
     ``'bfloat16'``, or ``'uint8'``: the decoded values without rescale, for a model
     that rescales itself), ``class_balance`` (None; ``'oversample'`` or
     ``'undersample'``: every class gets as many samples per epoch as the largest,

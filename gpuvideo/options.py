@@ -127,8 +127,8 @@ class DecodeOptions(Options):
     (faster; pixels differ from OpenCV's by a few levels). ``device_id``: the GPU
     that decodes and holds device batches (None: the launcher's ``LOCAL_RANK``,
     else CuPy's current device). ``prefetch``: batches read ahead in a background
-    thread while the model trains on the current one (None: 1 on the GPU backend
-    with one Keras worker, else 0; Keras's own ``workers`` read ahead too).
+    thread while the model trains on the current one (None: 1 with one Keras worker,
+    0 with several, which read ahead themselves).
     ``apply_rotation``: turn frames as the file's display matrix says (phone videos),
     as FFmpeg's command line does. ``drop_truncated``: treat a file whose stream is
     shorter than its header says as unusable (default: its intact frames are served,

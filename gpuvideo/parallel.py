@@ -88,10 +88,19 @@ class ReadAhead:
             keep = {k for k, _ in upcoming}
             for k in [k for k in self._pending if k not in keep]:
                 self._pending.pop(k).cancel()
-            for k, fn in upcoming:
-                if k not in self._pending:
-                    self._pending[k] = self._pool.submit(fn)
-        return future.result() if future is not None else make()
+            if future is not None:           # one background thread: the next ones run after this one
+                self._schedule(upcoming)
+        if future is not None:
+            return future.result()
+        value = make()                        # not read ahead: read it here first, then start the next ones,
+        with self._lock:                      # so that two reads of the same files never run at once
+            self._schedule(upcoming)
+        return value
+
+    def _schedule(self, upcoming) -> None:
+        for k, fn in upcoming:
+            if k not in self._pending:
+                self._pending[k] = self._pool.submit(fn)
 
     def close(self) -> None:
         with self._lock:

@@ -77,7 +77,8 @@ class VideoTimeseriesGenerator(VideoDataset):
       :func:`gpuvideo.transform.make_transform`; one draw per window).
     - ``on_bad_frames``: ``"fill"``, ``"skip"`` or ``"raise"`` (see the module doc).
     - ``decode_threads``: videos of a batch decoded in parallel; ``ffmpeg_threads``:
-      FFmpeg threads per open file (0: FFmpeg chooses). ``resize_in_decoder``: True
+      FFmpeg threads per open file (default 0: FFmpeg chooses; a long video is read by one
+      reader, so its decoder's own threads are what runs in parallel). ``resize_in_decoder``: True
       resizes while converting to RGB (FFmpeg bilinear: faster, but pixels differ
       from OpenCV's by a few levels); False (default) decodes at full size and
       resizes with OpenCV (``interpolation``), as the other generators do.
@@ -106,7 +107,7 @@ class VideoTimeseriesGenerator(VideoDataset):
                  frame_column: str = "frame", video_column: str = "video", target_shape=(224, 224),
                  nb_channel: int = 3, rescale=1 / 255.0, transformation=None, on_bad_frames: str = "fill",
                  complete_last_batch: bool = False, seed: int | None = None, decode_threads: int | None = None,
-                 ffmpeg_threads: int = 1, resize_in_decoder: bool = False, interpolation: str = "linear",
+                 ffmpeg_threads: int = 0, resize_in_decoder: bool = False, interpolation: str = "linear",
                  max_open_readers: int = 4, seek_cost: int = 16, backend: str = "auto",
                  device_id: int | None = None, prefetch: int | None = None, dtype: str = "float32",
                  apply_rotation: bool = True, drop_truncated: bool = False,

@@ -156,7 +156,7 @@ def test_splits_and_derived_generators(index_dataset):
         return clip
 
     gen = make(pattern, nb_frames=3, batch_size=2, target_shape=(32, 24), split_val=0.34, seed=1,
-               transformation=aug, nb_channel=1)
+               transformation=aug, nb_channel=1, prefetch=0)       # no batch read ahead: counts are per batch
     assert gen.files_count == 6 and len(gen.validation) == 3 and gen.test == []
     val = gen.get_validation_generator()
     assert sorted(val.files) == sorted(gen.validation) and not set(val.files) & set(gen.files)

@@ -56,7 +56,7 @@ def _kw(**extra):
 
 def _window(video, start):
     return VideoTimeseriesGenerator(video, length=16, batch_size=1, start_index=start, target_shape=(64, 48),
-                                    index_cache=None)
+                                    index_cache=None, prefetch=0)          # one window read, none ahead
 
 
 def test_http_glob_classes_and_batches_equal_local(http, store, settings):
