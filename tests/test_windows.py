@@ -139,6 +139,8 @@ def test_target_frame_and_end_index_errors():
         target_frame_of(0, 3, target_frame=None)
     with pytest.raises(ValueError, match="^end_index must be >= 0, got -1$"):
         count_windows(20, 3, end_index=-1)
+    with pytest.raises(ValueError, match="^end_index=20 is past the last frame 19 of the video$"):
+        count_windows(20, 3, end_index=20)
     # end_index 0 is a valid last frame: one window of one frame
     assert count_windows(20, 1, end_index=0) == 1 and window_starts(20, 1, end_index=0).tolist() == [0]
     assert count_windows(20, 1, end_index=0, target_frame="next") == 0
