@@ -543,3 +543,26 @@ def test_counting_fallback_keeps_size_and_strictness(infos, tmp_path, caplog):
     with PyAVReader(_with(shifted, path=str(cut)), skip_corrupt_packets=True) as r:
         got, missing = r.read_available([3, 50])                 # counting, not strict: no raise
     assert sorted(got) == [3] and missing == [50]
+
+
+def test_tolerant_reader_goes_on_past_an_undecodable_packet(infos, tmp_path):
+    """16 bytes overwritten at the start of two H.264 packets make libavcodec raise on them: the tolerant reader
+    counts them, loses those pictures only and decodes everything after them; the plain reader stops there."""
+    import av
+    info = infos["h264"]
+    with av.open(info.path) as c:
+        packets = [(p.pos, p.size) for p in c.demux(c.streams.video[0]) if p.size]
+    data = bytearray(open(info.path, "rb").read())
+    for k in (20, 30):                                          # their loss spoils no other picture here
+        pos, _ = packets[k]
+        data[pos:pos + 16] = b"\xff" * 16
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    bad = _with(info, path=str(damaged))
+    with PyAVReader(bad, skip_corrupt_packets=True) as r:
+        got, missing = r.read_available(range(60))
+        assert r.corrupt_packets == 2 and len(missing) == 2
+        assert all(read_index(f) == i for i, f in got.items()) and len(got) == 58
+    with PyAVReader(bad) as r:
+        with pytest.raises(VideoError, match="decode error near frame"):
+            r.read(range(60))
