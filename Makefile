@@ -17,7 +17,7 @@ TORCH_PY   := $(TORCH_VENV)/bin/python
 # what it runs: everything but the multi-process and subprocess-heavy "slow" tests (see .ci/run)
 TORCH_PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: demo demo-long test test-deps optional-backends install test-torch bench clean
+.PHONY: demo demo-long test test-deps optional-backends install test-torch bench mutation clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,14 @@ bench: install
 	$(PIP) install -q ".[bench]"
 	$(PIP) install -q --no-deps keras-video-generators==1.0.14
 	$(VENV)/bin/gpuvideo bench --out benchmarks/results/cli
+
+# Mutation run (not part of CI; about an hour on 2 cores): mutmut over sampling, windows, ops, motion and the
+# PyAV decoding modules, each group with its own test subset, in scratch copies under build/mutation/.
+# Score and survivors: benchmarks/results/mutation.md. MUTATION_ARGS: e.g. --groups sampling, --rerun-survivors
+MUTATION_ARGS ?=
+mutation: install
+	$(PIP) install -q "mutmut==3.8.1"
+	$(PY) benchmarks/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TORCH_VENV) build *.egg-info demo_data bench_data

@@ -106,3 +106,49 @@ def test_sliding_errors():
         sliding_windows(10, 25, 3, sequence_time=-1)
     with pytest.raises(ValueError):
         sliding_windows(10, 25, 3, window_stride=0)
+
+
+# ---------------------------------------------------------------- found by the mutation run (benchmarks/mutation.py)
+@pytest.mark.parametrize("T,n", [(1, 1), (10, 3), (99, 8), (3, 5)])
+def test_clip_indices_dispatches_on_mode_uniform_by_default(T, n):
+    assert clip_indices(T, n).tolist() == uniform_indices(T, n).tolist()
+    assert clip_indices(T, n, "uniform").tolist() == uniform_indices(T, n).tolist()
+    assert clip_indices(T, n, "legacy").tolist() == legacy_indices(T, n).tolist()
+    assert clip_indices(100, 5, "legacy").tolist() == [0, 24, 49, 74, 99]        # not the uniform frames
+    assert clip_indices(100, 5).tolist() == [0, 25, 50, 74, 99]
+    for mode in ("Uniform", "LEGACY", ""):
+        with pytest.raises(ValueError, match=f"sampling must be one of \\('uniform', 'legacy'\\), got '{mode}'"):
+            clip_indices(T, n, mode)
+
+
+def test_errors_quote_the_value_received():
+    with pytest.raises(ValueError, match="^nb_frames must be >= 1, got 0$"):
+        uniform_indices(10, 0)
+    with pytest.raises(ValueError, match="^frame_count must be >= 1, got -2$"):
+        legacy_indices(-2, 3)
+    with pytest.raises(ValueError, match="^window_stride must be >= 1, got 0$"):
+        sliding_windows(10, 25, 3, window_stride=0)
+    with pytest.raises(ValueError, match="^sequence_time must be > 0 seconds, got -1$"):
+        sliding_windows(10, 25, 3, sequence_time=-1)
+    with pytest.raises(ValueError, match="^sequence_time must be > 0 seconds, got 0$"):
+        sliding_windows(10, 25, 3, sequence_time=0)
+
+
+@pytest.mark.parametrize("fps", [0, -25, float("nan"), float("inf"), None])
+def test_sequence_time_needs_a_positive_finite_fps(fps):
+    with pytest.raises(ValueError, match="^sequence_time needs a known frame rate$"):
+        sliding_windows(10, fps, 3, sequence_time=1)
+    # without sequence_time the frame rate is not used
+    assert sliding_windows(10, fps, 3).tolist() == sliding_windows(10, 25, 3).tolist()
+
+
+def test_low_frame_rates_are_valid():
+    """fps below 1 (time-lapse): a window of 4 s at 0.5 fps spans 2 frames."""
+    assert sliding_windows(10, 0.5, 2, sequence_time=4).tolist() == [[k, k + 1] for k in range(9)]
+    assert sliding_windows(10, 1, 2, sequence_time=4).tolist() == [[k, k + 2] for k in range(8)]
+
+
+def test_indices_are_int64():
+    for w in (uniform_indices(7, 3), legacy_indices(7, 3), legacy_indices(3, 5), sliding_windows(60, 30, 6, 1),
+              clip_indices(9, 2, "legacy")):
+        assert w.dtype == np.int64

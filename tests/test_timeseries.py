@@ -317,6 +317,7 @@ def test_memory_does_not_grow_with_video_length(tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
         assert gen.seeks <= 1     # only the last batch, completed from the epoch's start, jumps back
-    batch_bytes = 16 * 8 * 48 * 64 * 3 * 4
-    assert peaks[1] < peaks[0] * 1.1 + 64 * 1024
-    assert peaks[1] < 3 * batch_bytes
+    batch_bytes = 16 * 8 * 48 * 64 * 3 * 4    # 1.5 MiB; the whole 1500-frame video would be 55 MiB
+    # read-ahead (prefetch=1) may hold one more batch at the peak of either run, depending on thread timing
+    assert peaks[1] < peaks[0] * 1.1 + batch_bytes + 64 * 1024
+    assert peaks[1] < 4 * batch_bytes

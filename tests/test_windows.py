@@ -103,3 +103,68 @@ def test_nearest_available():
     assert nearest_available([False, False, True, False, False, False, True]).tolist() == [2, 2, 2, 2, 2, 6, 6]
     with pytest.raises(ValueError):
         nearest_available([False, False])
+
+
+# ---------------------------------------------------------------- found by the mutation run (benchmarks/mutation.py)
+def test_nearest_available_every_mask_up_to_8_frames():
+    """Brute force: the nearest available position, the earlier one on ties, for every mask of 1-8 frames."""
+    for n in range(1, 9):
+        for bits in itertools.product([False, True], repeat=n):
+            if not any(bits):
+                continue
+            want = [min((abs(k - p), p) for p in range(n) if bits[p])[1] for k in range(n)]
+            assert nearest_available(list(bits)).tolist() == want, bits
+            assert nearest_available(np.array(bits, np.uint8)).tolist() == want
+    with pytest.raises(ValueError, match="^no available frame$"):
+        nearest_available(np.zeros(3, bool))
+
+
+def test_window_starts_defaults_are_one_frame_apart():
+    assert window_starts(10, 3).tolist() == list(range(8))
+    assert window_starts(10, 3, target_frame="next").tolist() == list(range(7))
+    assert window_frames(4, 3).tolist() == [4, 5, 6]
+    assert count_windows(10, 3) == 8
+    assert target_frame_of(4, 3).tolist() == 7
+
+
+@pytest.mark.parametrize("name,kwargs,low,bad", [("length", {}, 1, 0), ("sampling_rate", {}, 1, 0),
+                                                 ("stride", {}, 1, 2.5), ("start_index", {}, 0, -1)])
+def test_argument_errors_quote_name_and_value(name, kwargs, low, bad):
+    args = {"length": 3, "sampling_rate": 1, "stride": 1, "start_index": 0, name: bad}
+    with pytest.raises(ValueError, match=f"^{name} must be an integer >= {low}, got {bad!r}$"):
+        count_windows(20, **args)
+
+
+def test_target_frame_and_end_index_errors():
+    with pytest.raises(ValueError, match=r"^target_frame must be one of \('next', 'last'\), got 'prev'$"):
+        count_windows(20, 3, target_frame="prev")
+    with pytest.raises(ValueError, match=r"^target_frame must be one of \('next', 'last'\), got None$"):
+        target_frame_of(0, 3, target_frame=None)
+    with pytest.raises(ValueError, match="^end_index must be >= 0, got -1$"):
+        count_windows(20, 3, end_index=-1)
+    with pytest.raises(ValueError, match="^end_index=20 is past the last frame 19 of the video$"):
+        count_windows(20, 3, end_index=20)
+    # end_index 0 is a valid last frame: one window of one frame
+    assert count_windows(20, 1, end_index=0) == 1 and window_starts(20, 1, end_index=0).tolist() == [0]
+    assert count_windows(20, 1, end_index=0, target_frame="next") == 0
+
+
+def test_window_index_fields_and_defaults():
+    wi = WindowIndex.build([10, 4], 3)
+    assert (wi.counts, wi.length, wi.sampling_rate, wi.stride, wi.start_index) == ((8, 2), 3, 1, 1, 0)
+    assert wi.offsets.tolist() == [0, 8, 10] and wi.total == 10
+    v, s = wi.locate([0, 7, 8, 9])
+    assert v.tolist() == [0, 0, 1, 1] and s.tolist() == [0, 7, 0, 1]
+    for bad in (-1, 10):
+        with pytest.raises(IndexError, match=r"^window id outside \[0, 10\)$"):
+            wi.locate(bad)
+    wi = WindowIndex.build([10], 2, sampling_rate=3, stride=2, start_index=1)
+    assert (wi.counts, wi.length, wi.sampling_rate, wi.stride, wi.start_index) == ((3,), 2, 3, 2, 1)   # 1, 3, 5
+
+
+def test_frame_numbers_are_int64_whatever_the_start_type():
+    for start in (np.int32(5), np.array([5, 6], np.int32), 5):
+        assert target_frame_of(start, 3, 2).dtype == np.int64
+        assert target_frame_of(start, 3, 2, "last").dtype == np.int64
+        assert window_frames(start, 3, 2).dtype == np.int64
+    assert target_frame_of(np.array([5, 6], np.int32), 3, 2).tolist() == [11, 12]
