@@ -35,7 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from ..ops import is_device_array, prepare_clip, to_host
-from ..probe import VideoInfo
+from ..videoinfo import VideoInfo
 from . import check_request
 from .dali_pipeline import PipelineSet, build_pipeline
 from .excerpt import gop_excerpt, worth_excerpting

@@ -14,7 +14,7 @@ damage itself and treats as missing
   damaged one (B-frames): a decoded frame is released only once every packet
   decoded before it has produced its frame or been found lost;
 - every frame of a keyframe interval (group of pictures) that contains a frame
-  whose packet is absent from the file (:attr:`~gpuvideo.probe.VideoInfo.lost`).
+  whose packet is absent from the file (:attr:`~gpuvideo.videoinfo.VideoInfo.lost`).
 
 Damage that the decoder cannot see (a flipped bit inside entropy-coded data that
 still parses, MJPEG and VP9 errors, which FFmpeg does not flag) is not detected.
@@ -35,8 +35,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import VideoError
-from ..probe import VideoInfo
 from ..remote import open_container
+from ..videoinfo import VideoInfo
 
 log = logging.getLogger(__name__)
 
