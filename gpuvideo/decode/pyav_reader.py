@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import VideoError
+from ..lifetime import Closing
 from ..remote import open_container
 from ..videoinfo import VideoInfo
 from .damage import DamageTracker, tracked_frames
@@ -46,7 +47,7 @@ class _Unmapped(Exception):
     """A decoded frame's timestamp is not in the probed table."""
 
 
-class PyAVReader:
+class PyAVReader(Closing):
     """Reads frames by 0-based presentation index from one file.
 
     ``threads``: FFmpeg decoder threads (0 lets FFmpeg choose). Frames are
@@ -139,18 +140,6 @@ class PyAVReader:
         self._container = None
         self._frames = None
         self._tracker = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # ------------------------------------------------------------------ positioning
     def _seek_to(self, first: int) -> None:
