@@ -132,6 +132,7 @@ class _PacketTable:
     warnings: list = field(default_factory=list)
 
     def add(self, packet) -> None:
+        """Record one demuxed packet (not the demuxer's empty flush packet)."""
         self.packets += 1
         self.pts.append(packet.pts)
         if packet.is_keyframe:
@@ -234,7 +235,7 @@ def _rotation_of(frame) -> int:
 # ----------------------------------------------------------------------------------------------- frames
 
 def _number_frames(pts: list, key_pts: list) -> tuple[list[int], list[int], list[int], list[str]]:
-    """Frame timestamps in decode order -> ``(pts, keyframes, lost, notes)`` in presentation order, lost
+    """Frame timestamps (any order) -> ``(pts, keyframes, lost, notes)`` in presentation order, lost
     frames filled in (see :func:`_fill_lost`). Timestamps that are missing or repeat give no table: ``pts``
     and ``keyframes`` empty (frames are then counted from the start)."""
     if not (all(p is not None for p in pts) and len(set(pts)) == len(pts)):
