@@ -20,7 +20,6 @@ import functools
 import logging
 import math
 import os
-from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -30,10 +29,14 @@ from .errors import BadInputReport, VideoError
 from .ops import array_module, is_device_array, output_dtype, store, to_host
 from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions
 from . import state as _state
+from .index_cache import open_cache
+from .lifetime import ClosedOnDelete
 from .parallel import ReadAhead, ThreadMap
-from .rows import PredictionRows
-from .probe import VideoInfo, index_videos, open_cache
+from .probe import index_videos
+from .rows import PredictionRows, SampleInfo
 from .sharding import resolve_shard, shard
+from .state import EndlessIterator
+from .videoinfo import VideoInfo
 
 log = logging.getLogger("gpuvideo")
 
@@ -41,33 +44,7 @@ log = logging.getLogger("gpuvideo")
 _OPTION_GROUPS = ("frames", "decoding", "batching", "augment", "clip", "motion")
 
 
-class SampleInfo(NamedTuple):
-    """What sample ``sample`` of a generator holds: ``frames`` (int64) of the video ``path``; ``label``
-    is its class name (clip generators) or None."""
-    sample: int
-    path: str
-    frames: np.ndarray
-    label: str | None = None
-
-
-class EndlessIterator:
-    """``next(gen)`` walks the batches forever, calling ``on_epoch_end`` on wrap-around (as keras_video did)."""
-    _current = 0
-    _offset = 0      # batches of this epoch consumed before a restored state (see :mod:`gpuvideo.state`)
-    _requests = None  # batch indices asked for, in order (a list while ResumeCallback checks the order)
-
-    def __next__(self):
-        batch = self[self._current]
-        self._current += 1
-        if self._current >= len(self):
-            self._current = 0
-            self.on_epoch_end()
-        return batch
-
-    next = __next__
-
-
-class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
+class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset, ClosedOnDelete):
     """Batches ``x`` ``(B,) + sample_shape`` in the ``dtype`` option's type, float32 by default (CuPy with
     ``device_batches`` on the GPU backend), and
     ``y`` from :meth:`_targets` (batches are ``x`` alone when it returns None).
@@ -415,12 +392,6 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset):
         for helper in (getattr(self, "_post", None), getattr(self, "_ahead", None)):
             if helper is not None:
                 helper.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def _cpus() -> int:

@@ -20,11 +20,11 @@ from .balance import BalancedDraw, ClassBalance, class_weight
 from .dataset import VideoDataset
 from .errors import VideoError
 from .options import AugmentOptions, BatchOptions, ClipOptions, DecodeOptions, FrameOptions, check_choice
-from .probe import VideoInfo
 from .remote import is_file
 from .sampling import clip_indices
 from .sources import Item, Source, file_source, folder_source, item_span
 from .splits import split_files
+from .videoinfo import VideoInfo
 
 log = logging.getLogger("gpuvideo")
 

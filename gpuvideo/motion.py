@@ -48,6 +48,18 @@ def _device_sectors(device_id: int):
         return cupy.asarray(_SECTORS_RGB)
 
 
+def _impl_of(x, impl: str | None) -> str:
+    """``impl`` checked: ``"cv2"`` (NumPy arrays only) or ``"xp"``; None picks cv2 for NumPy arrays and xp for
+    others. ``TypeError`` for cv2 on a device array, ``ValueError`` for any other value."""
+    if impl is None:
+        impl = "xp" if is_device_array(x) else "cv2"
+    if impl == "cv2" and is_device_array(x):
+        raise TypeError("impl='cv2' needs NumPy arrays")
+    if impl not in ("cv2", "xp"):
+        raise ValueError(f"impl must be 'cv2', 'xp' or None, got {impl!r}")
+    return impl
+
+
 # --------------------------------------------------------------------------- differences and masks
 def absdiff(a, b):
     """``|a - b|`` of two uint8 arrays of the same shape (equals ``cv2.absdiff``)."""
@@ -67,11 +79,7 @@ def gaussian_blur(x, ksize: int = MASK_KSIZE, sigma: float = 0.0, impl: str | No
     x = x.astype(xp.float32, copy=False)
     if x.ndim < 3:
         raise ValueError(f"expected (..., H, W, C) images, got shape {x.shape}")
-    if impl is None:
-        impl = "xp" if is_device_array(x) else "cv2"
-    if impl == "cv2":
-        if is_device_array(x):
-            raise TypeError("impl='cv2' needs NumPy arrays")
+    if _impl_of(x, impl) == "cv2":
         import cv2
 
         h, w, c = x.shape[-3:]
@@ -81,8 +89,6 @@ def gaussian_blur(x, ksize: int = MASK_KSIZE, sigma: float = 0.0, impl: str | No
             out[i] = cv2.GaussianBlur(flat[i], (ksize, ksize), sigma,
                                       borderType=cv2.BORDER_REFLECT_101).reshape(h, w, c)
         return out.reshape(x.shape)
-    if impl != "xp":
-        raise ValueError(f"impl must be 'cv2', 'xp' or None, got {impl!r}")
     taps = [float(t) for t in gaussian_kernel_1d(ksize, sigma)]
     r = len(taps) // 2
     h, w = x.shape[-3], x.shape[-2]
@@ -156,11 +162,7 @@ def hsv_to_rgb(hsv, impl: str | None = None, lanes: int | None = None):
     rounded). ``impl=None``: cv2 for NumPy arrays, xp otherwise.
     """
     xp = array_module(hsv)
-    if impl is None:
-        impl = "xp" if is_device_array(hsv) else "cv2"
-    if impl == "cv2":
-        if is_device_array(hsv):
-            raise TypeError("impl='cv2' needs NumPy arrays")
+    if _impl_of(hsv, impl) == "cv2":
         import cv2
 
         h, w = hsv.shape[-3:-1]
@@ -169,8 +171,6 @@ def hsv_to_rgb(hsv, impl: str | None = None, lanes: int | None = None):
         for i in range(flat.shape[0]):
             out[i] = cv2.cvtColor(flat[i], cv2.COLOR_HSV2RGB)
         return out.reshape(hsv.shape)
-    if impl != "xp":
-        raise ValueError(f"impl must be 'cv2', 'xp' or None, got {impl!r}")
     if lanes is None:
         lanes = cv2_hsv_simd_lanes()
     f32 = xp.float32
@@ -221,11 +221,7 @@ def flow_to_hsv(flow, impl: str | None = None):
     """
     xp = array_module(flow)
     flow = flow.astype(xp.float32, copy=False)
-    if impl is None:
-        impl = "xp" if is_device_array(flow) else "cv2"
-    if impl == "cv2":
-        if is_device_array(flow):
-            raise TypeError("impl='cv2' needs NumPy arrays")
+    if _impl_of(flow, impl) == "cv2":
         import cv2
 
         h, w = flow.shape[-3:-1]
@@ -237,13 +233,11 @@ def flow_to_hsv(flow, impl: str | None = None):
                             angleInDegrees=True)
         mag = mag.reshape(flow.shape[:-1])
         ang = ang.reshape(flow.shape[:-1])
-    elif impl == "xp":
+    else:
         dx, dy = flow[..., 0], flow[..., 1]
         mag = xp.sqrt(dx * dx + dy * dy)
         ang = xp.arctan2(dy, dx) * xp.float32(180.0 / np.pi)
         ang = xp.where(ang < 0, ang + xp.float32(360.0), ang)
-    else:
-        raise ValueError(f"impl must be 'cv2', 'xp' or None, got {impl!r}")
     hue = xp.floor(ang * xp.float32(0.5) + xp.float32(0.5)).astype(xp.int32)
     hue = xp.where(hue >= 180, hue - 180, hue).astype(xp.uint8)
     lo = mag.min(axis=(-2, -1), keepdims=True)

@@ -1,4 +1,4 @@
-"""Which file and frames each output row of ``model.predict(gen)`` comes from.
+"""Which file and frames each output row of ``model.predict(gen)`` (and each sample) comes from.
 
 ``model.predict(gen)`` walks the batches in order, so its row ``r`` is the
 sample at position ``r`` of the epoch order (see
@@ -15,6 +15,15 @@ from typing import NamedTuple
 import numpy as np
 
 from .timestamps import frame_times
+
+
+class SampleInfo(NamedTuple):
+    """What sample ``sample`` of a generator holds: ``frames`` (int64) of the video ``path``; ``label``
+    is its class name (clip generators) or None."""
+    sample: int
+    path: str
+    frames: np.ndarray
+    label: str | None = None
 
 
 class RowInfo(NamedTuple):

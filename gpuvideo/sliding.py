@@ -7,8 +7,8 @@ import numpy as np
 
 from .generator import VideoFrameGenerator, _where
 from .options import ClipOptions
-from .probe import VideoInfo
 from .sampling import sliding_windows
+from .videoinfo import VideoInfo
 
 log = logging.getLogger("gpuvideo")
 

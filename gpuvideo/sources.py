@@ -21,8 +21,8 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .discovery import PLACEHOLDER, find_files, is_candidate
-from .probe import VideoInfo
 from .timestamps import frame_times, frames_between
+from .videoinfo import VideoInfo
 from . import remote
 
 SegmentUnit = Literal["frame", "second"]

@@ -12,6 +12,7 @@ batch ``position + i``; the next epoch is whole again.
 The state also records what must match for the batches to be the same:
 generator class, split, shard, batch size, number of samples and batches,
 and ``signature``, a digest of the samples' files, frames and labels (see :func:`signature`).
+:class:`EndlessIterator` holds the position and walks the batches with ``next(gen)``.
 """
 from __future__ import annotations
 
@@ -108,3 +109,23 @@ def check(gen, state) -> tuple[int, int]:
     if position == own["batches"]:
         return epoch + 1, 0
     return epoch, position
+
+
+class EndlessIterator:
+    """``next(gen)`` walks the batches forever, calling ``on_epoch_end`` on wrap-around (as keras_video did).
+
+    Its counters are a generator's position: ``_current`` batches handed out by ``next`` in this epoch,
+    after ``_offset`` consumed before a restored state."""
+    _current = 0
+    _offset = 0      # batches of this epoch consumed before a restored state (see :func:`check`)
+    _requests = None  # batch indices asked for, in order (a list while ResumeCallback checks the order)
+
+    def __next__(self):
+        batch = self[self._current]
+        self._current += 1
+        if self._current >= len(self):
+            self._current = 0
+            self.on_epoch_end()
+        return batch
+
+    next = __next__

@@ -124,6 +124,20 @@ def _keep_scheduling():
             log.warning("cannot restore the thread's scheduling policy after encoding: %s", e)
 
 
+@contextlib.contextmanager
+def quiet_svt_av1():
+    """``SVT_LOG=1`` for the block: SVT-AV1 (the AV1 encoder) prints its configuration to stderr unless told not to."""
+    quiet = os.environ.get("SVT_LOG")
+    os.environ["SVT_LOG"] = "1"
+    try:
+        yield
+    finally:
+        if quiet is None:
+            os.environ.pop("SVT_LOG", None)
+        else:
+            os.environ["SVT_LOG"] = quiet
+
+
 def _encode(av, path, frames, encoder, pix_fmt, options, rate, rotation, container_format, container_options,
             timestamps) -> None:
     with av.open(str(path), mode="w", format=container_format, options=container_options or {}) as out:

@@ -43,8 +43,8 @@ from .dataset import VideoDataset
 from .decode import Request
 from .errors import MissingFrames, VideoError
 from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions, TargetFrame, check_choice
-from .probe import VideoInfo
 from .targets import CallableTargets, PerFrameTargets, make_targets
+from .videoinfo import VideoInfo
 from .windows import WindowIndex, check_window_args, nearest_available, target_frame_of, window_frames
 
 log = logging.getLogger("gpuvideo")
@@ -58,7 +58,7 @@ class VideoTimeseriesGenerator(VideoDataset):
 
     Parameters follow Keras's ``TimeseriesGenerator`` (on frames, see the module doc):
 
-    - ``videos``: a path or :class:`~gpuvideo.probe.VideoInfo`, or a list of them.
+    - ``videos``: a path or :class:`~gpuvideo.videoinfo.VideoInfo`, or a list of them.
     - ``targets``: None (batches are ``x`` only), per-frame array(s), a CSV path or a
       DataFrame (``target_column``, ``frame_column``, ``video_column``), or a callable
       ``(video_path, frame_indices) -> target``; see :mod:`gpuvideo.targets`.

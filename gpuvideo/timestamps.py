@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .probe import VideoInfo
+from .videoinfo import VideoInfo
 
 
 def has_timestamps(info: VideoInfo) -> bool:

@@ -22,7 +22,7 @@ from typing import NamedTuple, Protocol, Sequence
 
 import numpy as np
 
-from ..probe import VideoInfo
+from ..videoinfo import VideoInfo
 from .pyav_reader import PyAVReader, decode_all
 
 __all__ = ["Decoder", "Request", "PyAVReader", "decode_all", "make_decoder", "check_request"]

@@ -34,8 +34,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..lifetime import Closing
 from ..ops import is_device_array, prepare_clip, to_host
-from ..probe import VideoInfo
+from ..videoinfo import VideoInfo
 from . import check_request
 from .dali_pipeline import PipelineSet, build_pipeline
 from .excerpt import gop_excerpt, worth_excerpting
@@ -57,7 +58,7 @@ def is_transient(error: BaseException) -> bool:
     return bool(_TRANSIENT.search(f"{type(error).__name__}: {error}"))
 
 
-class DaliDecoder:
+class DaliDecoder(Closing):
     """Decode ``[(VideoInfo, indices), ...]`` into uint8 clips ``(len(indices), h, w, nb_channel)``.
 
     ``device``: ``'gpu'`` (NVDEC, outputs CuPy arrays on ``device_id``) or
@@ -252,13 +253,8 @@ class DaliDecoder:
         self.pipes.close()
         self.fallback.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __del__(self):
+        """Not :meth:`close`: on deletion this process's pipelines are let go and other processes' parked."""
         try:
             self.pipes.forget_foreign()
         except Exception:

@@ -19,7 +19,7 @@ import bisect
 import io
 
 from ..errors import VideoError
-from ..probe import VideoInfo
+from ..videoinfo import VideoInfo
 
 #: files with at most this many frames are handed over whole
 MIN_FRAMES = 256

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import MissingFrames, VideoError
 from ..ops import prepare_clip
 from ..parallel import ThreadMap
-from ..probe import VideoInfo
+from ..videoinfo import VideoInfo
 from . import Request, check_request
 from .pyav_reader import PyAVReader
 from ..parallel import ForkSafeLock

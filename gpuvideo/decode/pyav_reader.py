@@ -1,23 +1,10 @@
 """CPU decoding with PyAV (FFmpeg): exact frame indices, forward decoding, keyframe seeks.
 
 Frames are identified by their presentation timestamps, so a frame that is lost
-never shifts the others. Damaged frames are never served: FFmpeg conceals
-decoding errors (it fills damaged areas from other frames), so the reader tracks
-damage itself and treats as missing
-
-- a frame whose packet the demuxer flags as corrupt (e.g. cut short), that the
-  decoder rejects, or that the decoder marks corrupt (``AV_FRAME_FLAG_CORRUPT``
-  or ``decode_error_flags``, PyAV's ``VideoFrame.is_corrupt``);
-- every frame decoded after such a frame (in decode order) up to the next
-  keyframe, and the leading pictures after that keyframe (they may reference the
-  damaged frame), including frames that come out of the decoder before the
-  damaged one (B-frames): a decoded frame is released only once every packet
-  decoded before it has produced its frame or been found lost;
-- every frame of a keyframe interval (group of pictures) that contains a frame
-  whose packet is absent from the file (:attr:`~gpuvideo.probe.VideoInfo.lost`).
-
-Damage that the decoder cannot see (a flipped bit inside entropy-coded data that
-still parses, MJPEG and VP9 errors, which FFmpeg does not flag) is not detected.
+never shifts the others. Damaged frames are never served: the reader withholds
+the frames :mod:`gpuvideo.decode.damage` finds unreliable, and every frame of a
+keyframe interval (group of pictures) that contains a frame whose packet is
+absent from the file (:attr:`~gpuvideo.videoinfo.VideoInfo.lost`).
 
 A packet the decoder rejects is skipped (and counted in ``corrupt_packets``):
 :meth:`PyAVReader.read` raises only when a frame it was asked for is missing.
@@ -29,14 +16,15 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections import deque
 from typing import Sequence
 
 import numpy as np
 
 from ..errors import VideoError
-from ..probe import VideoInfo
+from ..lifetime import Closing
 from ..remote import open_container
+from ..videoinfo import VideoInfo
+from .damage import DamageTracker, tracked_frames
 
 log = logging.getLogger(__name__)
 
@@ -59,135 +47,7 @@ class _Unmapped(Exception):
     """A decoded frame's timestamp is not in the probed table."""
 
 
-class _DamageTracker:
-    """Which decoded frames may be damaged, from packets in decode order and frames in output order.
-
-    Packets are numbered in decode order (``seq``). Damage at packet ``s`` makes
-    the frames of packets ``s, s+1, ...`` unreliable up to the next keyframe
-    packet, and after that keyframe the leading packets whose timestamps precede
-    it. Frames are buffered until every packet decoded before theirs has produced
-    its frame (or was dropped by the decoder), so damage that the decoder reports
-    late (on a frame output after frames that depend on it) still reaches them.
-
-    ``by_pts=False`` (files without a usable timestamp table, where frames are
-    counted): after the first damage every later frame is unreliable, because a
-    lost frame would shift the count.
-    """
-
-    #: frames held back at most (a decoder's reorder delay is a few frames)
-    MAX_BUFFER = 64
-    #: packets remembered (decode order) for attributing damage found late
-    LOG_SIZE = 1024
-
-    def __init__(self, by_pts: bool, frame_threads: bool):
-        self.by_pts = by_pts
-        self.frame_threads = frame_threads
-        self.seq = 0
-        self.log: deque = deque(maxlen=self.LOG_SIZE)   # (seq, pts, key)
-        self.pending: dict = {}                          # pts -> seq: sent, frame not out yet
-        self.bad: set = set()                            # pts of unreliable frames
-        # damage seen and no keyframe packet since; true at the start: frames decoded before the first keyframe
-        # (a stream that starts mid-GOP, a cut-off start) have no reference to be decoded from
-        self.taint_open = by_pts
-        self._before_key = by_pts
-        self.lead_kf = None                              # keyframe pts whose leading packets are tainted
-        self.buf: deque = deque()                        # (frame, pts, seq) held back
-        self.any_damage = False
-        self.reason = ""
-
-    def packet(self, pts, key: bool, corrupt: bool) -> int:
-        s = self.seq
-        self.seq += 1
-        if key:
-            self.lead_kf = pts if self.taint_open else None
-            self.taint_open = self._before_key = False
-        elif self.lead_kf is not None:
-            if pts is not None and pts < self.lead_kf:
-                self.bad.add(pts)
-            else:
-                self.lead_kf = None
-        if self.taint_open and pts is not None:
-            self.bad.add(pts)
-            if self._before_key and not self.reason:
-                self.reason = "decoded before the stream's first keyframe"
-        self.log.append((s, pts, key))
-        if pts is not None and self.by_pts:
-            self.pending[pts] = s
-        if corrupt:
-            self.damage(s, "the demuxer flagged a damaged packet")
-        return s
-
-    def error(self, s: int, reason: str) -> None:
-        """The decoder rejected packet ``s`` (with frame threads, any packet still in flight)."""
-        if self.frame_threads and self.pending:
-            s = min(s, min(self.pending.values()))
-        self.damage(s, reason)
-
-    def lost_data(self, reason: str) -> None:
-        """Data lost between packets (a demuxer error): damage from the next packet on."""
-        self.any_damage = True
-        self.reason = self.reason or reason
-        self.taint_open = True
-
-    def damage(self, s: int | None, reason: str) -> None:
-        self.any_damage = True
-        self.reason = self.reason or reason
-        if s is None:
-            self.taint_open = True
-            return
-        state, kf = "taint", None
-        for q, pts, key in self.log:
-            if q < s:
-                continue
-            if state == "taint":
-                if key and q > s:
-                    state, kf = "lead", pts
-                    continue
-                if pts is not None:
-                    self.bad.add(pts)
-            elif kf is not None and pts is not None and pts < kf:
-                self.bad.add(pts)
-            else:
-                state = "done"
-                break
-        if state == "taint":
-            self.taint_open = True
-        elif state == "lead":
-            self.lead_kf = kf
-
-    def frame(self, frame):
-        """Take one decoded frame; returns the frames now released, as (frame, reliable)."""
-        if not self.by_pts:
-            if frame.is_corrupt:
-                self.damage(None, "the decoder flagged a damaged frame")
-            return [(frame, not self.any_damage)]
-        pts = frame.pts
-        s = self.pending.pop(pts, None)
-        if self.pending and pts is not None:
-            for p in [p for p in self.pending if p < pts]:   # passed over: the decoder dropped them
-                del self.pending[p]
-        if frame.is_corrupt:
-            if pts is not None:
-                self.bad.add(pts)
-            self.damage(s, "the decoder flagged a damaged frame")
-        self.buf.append((frame, pts, s))
-        return self.release(False)
-
-    def release(self, all_: bool):
-        out = []
-        oldest = min(self.pending.values()) if self.pending and not all_ else None
-        while self.buf:
-            frame, pts, s = self.buf[0]
-            if not all_ and s is not None and oldest is not None and oldest < s and len(self.buf) <= self.MAX_BUFFER:
-                break
-            self.buf.popleft()
-            out.append((frame, pts not in self.bad))
-        if all_:
-            self.pending.clear()
-        return out
-
-
-class PyAVReader:
+class PyAVReader(Closing):
     """Reads frames by 0-based presentation index from one file.
 
     ``threads``: FFmpeg decoder threads (0 lets FFmpeg choose). Frames are
@@ -266,56 +126,13 @@ class PyAVReader:
 
     def _restart(self, demux=None, first=None) -> None:
         """A fresh frame iterator (after opening or seeking): damage tracking starts over."""
-        self._tracker = _DamageTracker(by_pts=not self._counting, frame_threads=self.threads != 1)
-        self._frames = self._frame_iter(demux, first)
+        self._tracker = DamageTracker(by_pts=not self._counting, frame_threads=self.threads != 1)
+        self._frames = tracked_frames(self._container, self._stream, self._tracker, demux, first,
+                                      tolerant=self.skip_corrupt_packets, max_errors=self.MAX_DEMUX_ERRORS,
+                                      on_skip=self._skipped, path=self.info.path)
 
-    def _frame_iter(self, demux=None, first=None):
-        """Decoded frames as (frame, reliable), released in presentation order (see :class:`_DamageTracker`).
-
-        ``demux``/``first``: a packet iterator already started and the packets it gave (after a seek)."""
-        stream, container, tr = self._stream, self._container, self._tracker
-        tolerant = self.skip_corrupt_packets
-        if demux is None:
-            demux = container.demux(stream)
-        first = deque(first or ())
-        errors = 0
-        while errors < self.MAX_DEMUX_ERRORS:
-            try:
-                if first:
-                    packet = first.popleft()
-                else:
-                    packet = next(demux)
-            except StopIteration:
-                break
-            except Exception as e:   # damaged container: resume reading after the bad chunk
-                if not tolerant:
-                    raise
-                errors += 1
-                self.corrupt_packets += 1
-                log.debug("%s: demux error (%s), resuming", self.info.path, e)
-                tr.lost_data(f"the demuxer lost data ({e})")
-                demux = container.demux(stream)
-                continue
-            errors = 0
-            if packet.size == 0:     # the demuxer's flush packet: handled after the loop
-                continue
-            s = tr.packet(packet.pts, packet.is_keyframe, packet.is_corrupt)
-            try:
-                frames = packet.decode()
-            except Exception as e:   # the frame is lost and those that depend on it withheld; the rest decodes
-                self.corrupt_packets += 1
-                log.debug("%s: packet at pts %s cannot be decoded (%s)", self.info.path, packet.pts, e)
-                tr.error(s, f"the decoder rejected a packet ({e})")
-                continue
-            for f in frames:
-                yield from tr.frame(f)
-        try:
-            for f in stream.codec_context.decode(None):
-                yield from tr.frame(f)
-        except Exception as e:
-            log.debug("%s: flushing the decoder failed (%s)", self.info.path, e)
-            tr.lost_data(f"flushing the decoder failed ({e})")
-        yield from tr.release(True)
+    def _skipped(self) -> None:
+        self.corrupt_packets += 1
 
     def close(self) -> None:
         if self._container is not None:
@@ -323,18 +140,6 @@ class PyAVReader:
         self._container = None
         self._frames = None
         self._tracker = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # ------------------------------------------------------------------ positioning
     def _seek_to(self, first: int) -> None:

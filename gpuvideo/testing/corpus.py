@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import wave
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..synthetic import index_frame, read_index, remux, write_index_video, write_size_change_video
+from ..synthetic import quiet_svt_av1, read_index, write_index_video, write_size_change_video
+from .damaged import cut, flip_bits, overwrite_packets, remove_packet
+from .writers import animated_gif, picture, wav, with_audio
 
 log = logging.getLogger(__name__)
 
@@ -72,114 +73,6 @@ def index_of(frame: np.ndarray, rotation: int = 0) -> int:
     return read_index(a)
 
 
-# ----------------------------------------------------------------------------------------------- builders
-
-def _packets(path) -> list[tuple[int, int, int, bool]]:
-    """(byte position, size, pts, keyframe) of the video packets in decode order."""
-    import av
-
-    with av.open(str(path)) as c:
-        return [(p.pos, p.size, p.pts, p.is_keyframe) for p in c.demux(c.streams.video[0]) if p.size]
-
-
-def _overwrite_packets(src: Path, dst: Path, rng, count: int = 2) -> None:
-    """Random bytes over the second half of ``count`` packets (not the first three): damage decoders notice."""
-    packets = [p for p in _packets(src) if p[0] is not None and p[0] >= 0]
-    data = bytearray(src.read_bytes())
-    for k in sorted(rng.choice(np.arange(3, len(packets) - 2), size=count, replace=False)):
-        pos, size = packets[k][0], packets[k][1]
-        a = pos + size // 2
-        data[a:pos + size] = rng.integers(0, 256, pos + size - a, dtype=np.uint8).tobytes()
-    dst.write_bytes(bytes(data))
-
-
-def _flip_bits(src: Path, dst: Path, rng, count: int = 6) -> None:
-    """``count`` single-bit flips in the middle 60% of the file (often invisible to the decoder)."""
-    data = bytearray(src.read_bytes())
-    n = len(data)
-    for i in rng.integers(n // 5, 4 * n // 5, size=count):
-        data[int(i)] ^= 1 << int(rng.integers(0, 8))
-    dst.write_bytes(bytes(data))
-
-
-def _cut(src: Path, dst: Path, frac: float) -> None:
-    data = src.read_bytes()
-    dst.write_bytes(data[: int(len(data) * frac)])
-
-
-def _lost_packet(src: Path, dst: Path, kind: str) -> None:
-    """Remux ``src`` without one mid-file B-frame (``kind='B'``) or P-frame (``'P'``) packet."""
-    packets = _packets(src)
-    order = sorted(p[2] for p in packets)
-    shown = [order.index(p[2]) for p in packets]
-    for k in range(len(packets) // 3, len(packets) - 1):
-        if packets[k][3]:
-            continue
-        if (kind == "B" and shown[k] < shown[k - 1]) or (kind == "P" and shown[k] > shown[k - 1] + 1):
-            remux(src, dst, skip=[k])
-            return
-    raise RuntimeError(f"{src}: no {kind}-frame packet")
-
-
-def _gif(path: Path, frames: int) -> None:
-    import av
-
-    with av.open(str(path), "w", format="gif") as out:
-        s = out.add_stream("gif", rate=10)
-        s.width, s.height, s.pix_fmt = 160, 120, "rgb8"
-        for i in range(frames):
-            vf = av.VideoFrame.from_ndarray(index_frame(i), format="rgb24").reformat(format="rgb8")
-            for p in s.encode(vf):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
-
-
-def _with_audio(path: Path, frames: int) -> None:
-    """H.264 + AAC in MP4: frame i spells i, one second of a quiet tone."""
-    import av
-    from fractions import Fraction
-
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
-        v.options = {"preset": "veryfast", "g": "24", "bf": "2"}
-        a = out.add_stream("aac", rate=44100)
-        a.layout = "mono"
-        t = 0
-        for i in range(frames):
-            for p in v.encode(av.VideoFrame.from_ndarray(index_frame(i), format="rgb24")):
-                out.mux(p)
-        for p in v.encode(None):
-            out.mux(p)
-        for _ in range(44):
-            tone = (0.1 * np.sin(np.arange(t, t + 1024) * 0.05)).astype(np.float32)[None]
-            af = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
-            af.sample_rate, af.pts, af.time_base = 44100, t, Fraction(1, 44100)
-            t += 1024
-            for p in a.encode(af):
-                out.mux(p)
-        for p in a.encode(None):
-            out.mux(p)
-
-
-def _wav(path: Path) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes((np.sin(np.arange(8000) * 0.1) * 3000).astype("<i2").tobytes())
-
-
-def _image(path: Path, ext: str) -> None:
-    import cv2
-
-    ok, buf = cv2.imencode(ext, index_frame(3))
-    if not ok:
-        raise RuntimeError(f"cannot encode {ext}")
-    path.write_bytes(buf.tobytes())
-
-
 # ----------------------------------------------------------------------------------------------- corpus
 
 def write_corpus(root: str | os.PathLike, frames: int = 48, seed: int = 0,
@@ -191,15 +84,27 @@ def write_corpus(root: str | os.PathLike, frames: int = 48, seed: int = 0,
     raises). The unreadable file (``chmod 000``) is left out when running as root, who reads it anyway.
     Takes a few seconds.
     """
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    work = root / ".sources"        # intact files the damaged ones are made from; removed at the end
-    records: list[CorpusFile] = []
-    F = frames
+    w = _Writer(Path(root), frames, np.random.default_rng(seed), strict)
+    for kind in (_good, _odd, _truncated, _bitrot, _lost, _not_video, _filesystem):
+        kind(w)
+    w.remove_sources()
+    return w.records
 
-    def add(kind: str, name: str, expected: str, build: Callable[[Path], object], reason: str = "",
-            n: int = F, index_coded: bool = True, size=(160, 120), rotation: int = 0, note: str = "") -> None:
-        folder = root / kind
+
+class _Writer:
+    """Writes the files of one corpus under ``root`` and collects their :class:`CorpusFile` records."""
+
+    def __init__(self, root: Path, frames: int, rng: np.random.Generator, strict: bool):
+        self.root, self.frames, self.rng, self.strict = root, frames, rng, strict
+        self.work = root / ".sources"        # intact files the damaged ones are made from; removed at the end
+        self.records: list[CorpusFile] = []
+
+    def add(self, kind: str, name: str, expected: str, build: Callable[[Path], object], reason: str = "",
+            n: int | None = None, index_coded: bool = True, size=(160, 120), rotation: int = 0,
+            note: str = "") -> None:
+        """Write ``root/kind/name`` with ``build(path)`` and record it (``n``: frames written, default
+        ``frames``); a build that fails is left out (logged), or raises with ``strict``."""
+        folder = self.root / kind
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
         try:
@@ -209,36 +114,40 @@ def write_corpus(root: str | os.PathLike, frames: int = 48, seed: int = 0,
         except Exception as e:
             if path.is_symlink() or path.is_file():
                 path.unlink()
-            if strict:
+            if self.strict:
                 raise
             log.info("corpus: %s/%s left out (%s: %s)", kind, name, type(e).__name__, e)
             return
-        records.append(CorpusFile(str(path), f"{kind}/{name}", kind, expected, reason, n, index_coded,
-                                  size, rotation, note))
+        self.records.append(CorpusFile(str(path), f"{kind}/{name}", kind, expected, reason,
+                                       self.frames if n is None else n, index_coded, size, rotation, note))
 
-    def idx(codec: str, **kw) -> Callable[[Path], object]:
+    def idx(self, codec: str, **kw) -> Callable[[Path], object]:
+        """A build that writes an index-coded video (:func:`gpuvideo.synthetic.write_index_video`); ``n``,
+        ``w``, ``h`` (frames, width, height) and the other keywords go to it."""
         def build(path: Path):
-            n = kw.pop("n", F)
-            w, h = kw.pop("w", 160), kw.pop("h", 120)
-            quiet = os.environ.get("SVT_LOG")
-            os.environ["SVT_LOG"] = "1"     # SVT-AV1 prints its configuration to stderr unless told not to
-            try:
-                write_index_video(path, n, w, h, codec=codec, **kw)
-            finally:
-                if quiet is None:
-                    os.environ.pop("SVT_LOG", None)
-                else:
-                    os.environ["SVT_LOG"] = quiet
+            n = kw.pop("n", self.frames)
+            width, height = kw.pop("w", 160), kw.pop("h", 120)
+            with quiet_svt_av1():
+                write_index_video(path, n, width, height, codec=codec, **kw)
         return build
 
-    def source(name: str, codec: str, **kw) -> Path:
-        path = work / name
+    def source(self, name: str, codec: str, **kw) -> Path:
+        """An intact index-coded video under ``work`` to make damaged copies of (written once)."""
+        path = self.work / name
         if not path.exists():
-            work.mkdir(parents=True, exist_ok=True)
-            write_index_video(path, F, codec=codec, **kw)
+            self.work.mkdir(parents=True, exist_ok=True)
+            write_index_video(path, self.frames, codec=codec, **kw)
         return path
 
-    # -- good: the codecs and containers users have
+    def remove_sources(self) -> None:
+        if self.work.exists():
+            for f in self.work.iterdir():
+                f.unlink()
+            self.work.rmdir()
+
+
+def _good(w: _Writer) -> None:
+    """The codecs and containers users have."""
     for name, codec, note in [("h264.mp4", "h264", "H.264 with B-frames in MP4"),
                               ("mpeg4.avi", "mpeg4", "MPEG-4 Part 2 in AVI"),
                               ("mpeg4_bframes.avi", "mpeg4_bframes", "MPEG-4 Part 2 with B-frames in AVI"),
@@ -249,129 +158,138 @@ def write_corpus(root: str | os.PathLike, frames: int = 48, seed: int = 0,
                               ("mpeg2.mpg", "mpeg2", "MPEG-2 in MPEG-PS (seeks unreliable: read forward)"),
                               ("ffv1.mkv", "ffv1", "FFV1 lossless"), ("hevc.mp4", "hevc", "HEVC in MP4"),
                               ("av1.mkv", "av1", "AV1 in Matroska")]:
-        add("good", name, EXACT, idx(codec), note=note)
-    add("good", "h264_faststart.mp4", EXACT, idx("h264", container_options={"movflags": "faststart"}),
-        note="MP4 with its index first")
-    add("good", "h264_audio.mp4", EXACT, lambda p: _with_audio(p, F), note="H.264 + AAC audio track")
+        w.add("good", name, EXACT, w.idx(codec), note=note)
+    w.add("good", "h264_faststart.mp4", EXACT, w.idx("h264", container_options={"movflags": "faststart"}),
+          note="MP4 with its index first")
+    w.add("good", "h264_audio.mp4", EXACT, lambda p: with_audio(p, w.frames), note="H.264 + AAC audio track")
 
-    # -- odd but valid
-    add("odd", "h264_10bit.mp4", EXACT, idx("h264", pix_fmt="yuv420p10le"), note="10-bit 4:2:0")
-    add("odd", "hevc_10bit.mp4", EXACT, idx("hevc", pix_fmt="yuv420p10le"), note="HEVC 10-bit")
-    add("odd", "h264_422.mkv", EXACT, idx("h264", pix_fmt="yuv422p"), note="H.264 4:2:2")
-    add("odd", "h264_444.mkv", EXACT, idx("h264", pix_fmt="yuv444p"), note="H.264 4:4:4")
-    add("odd", "mjpeg_444.avi", EXACT, idx("mjpeg", pix_fmt="yuvj444p"), note="MJPEG 4:4:4")
-    add("odd", "tiny_1x1.avi", EXACT, idx("mjpeg", w=1, h=1, pix_fmt="yuvj444p"), index_coded=False, size=(1, 1),
-        note="1x1 pixels")
-    add("odd", "tiny_2x2.mp4", EXACT, idx("h264", w=2, h=2), index_coded=False, size=(2, 2), note="2x2 pixels")
-    add("odd", "odd_161x121.avi", EXACT, idx("mjpeg", w=161, h=121, pix_fmt="yuvj444p"), size=(161, 121),
-        note="odd width and height")
-    add("odd", "big_3840x2160.mp4", EXACT, idx("h264", n=3, w=3840, h=2160), n=3, size=(3840, 2160),
-        note="4K, 3 frames")
-    add("odd", "one_frame.mp4", EXACT, idx("h264", n=1), n=1, note="a video of one frame")
-    times = np.cumsum(np.r_[0.0, rng.choice([0.02, 0.04, 0.1], F - 1)])
+
+def _odd(w: _Writer) -> None:
+    """Odd but valid: pixel formats, tiny and huge sizes, one frame, variable frame rate, rotation."""
+    w.add("odd", "h264_10bit.mp4", EXACT, w.idx("h264", pix_fmt="yuv420p10le"), note="10-bit 4:2:0")
+    w.add("odd", "hevc_10bit.mp4", EXACT, w.idx("hevc", pix_fmt="yuv420p10le"), note="HEVC 10-bit")
+    w.add("odd", "h264_422.mkv", EXACT, w.idx("h264", pix_fmt="yuv422p"), note="H.264 4:2:2")
+    w.add("odd", "h264_444.mkv", EXACT, w.idx("h264", pix_fmt="yuv444p"), note="H.264 4:4:4")
+    w.add("odd", "mjpeg_444.avi", EXACT, w.idx("mjpeg", pix_fmt="yuvj444p"), note="MJPEG 4:4:4")
+    w.add("odd", "tiny_1x1.avi", EXACT, w.idx("mjpeg", w=1, h=1, pix_fmt="yuvj444p"), index_coded=False,
+          size=(1, 1), note="1x1 pixels")
+    w.add("odd", "tiny_2x2.mp4", EXACT, w.idx("h264", w=2, h=2), index_coded=False, size=(2, 2), note="2x2 pixels")
+    w.add("odd", "odd_161x121.avi", EXACT, w.idx("mjpeg", w=161, h=121, pix_fmt="yuvj444p"), size=(161, 121),
+          note="odd width and height")
+    w.add("odd", "big_3840x2160.mp4", EXACT, w.idx("h264", n=3, w=3840, h=2160), n=3, size=(3840, 2160),
+          note="4K, 3 frames")
+    w.add("odd", "one_frame.mp4", EXACT, w.idx("h264", n=1), n=1, note="a video of one frame")
+    times = np.cumsum(np.r_[0.0, w.rng.choice([0.02, 0.04, 0.1], w.frames - 1)])
     for name, codec in (("vfr.mkv", "h264"), ("vfr.webm", "vp9"), ("vfr.mp4", "h264")):
-        add("odd", name, EXACT, idx(codec, timestamps=times), note="variable frame rate")
+        w.add("odd", name, EXACT, w.idx(codec, timestamps=times), note="variable frame rate")
     for rot, suffix in ((90, ".mp4"), (180, ".mp4"), (270, ".mp4"), (90, ".mkv")):
-        add("odd", f"rot{rot}{suffix}", EXACT, idx("h264", rotation=rot), rotation=rot,
-            size=(120, 160) if rot % 180 else (160, 120), note=f"display matrix: {rot} degrees clockwise")
-    add("odd", "size_change.ts", EXACT,
-        lambda p: write_size_change_video(p, frames_per_size=F // 2), note="160x120 then 320x240 (scaled back)")
-    add("odd", "anim.gif", EXACT, lambda p: _gif(p, 8), n=8, note="animated GIF")
+        w.add("odd", f"rot{rot}{suffix}", EXACT, w.idx("h264", rotation=rot), rotation=rot,
+              size=(120, 160) if rot % 180 else (160, 120), note=f"display matrix: {rot} degrees clockwise")
+    w.add("odd", "size_change.ts", EXACT, lambda p: write_size_change_video(p, frames_per_size=w.frames // 2),
+          note="160x120 then 320x240 (scaled back)")
+    w.add("odd", "anim.gif", EXACT, lambda p: animated_gif(p, 8), n=8, note="animated GIF")
 
-    # -- truncated: reported at indexing, intact frames served
+
+def _truncated(w: _Writer) -> None:
+    """Files cut short: reported at indexing, intact frames served (or unreadable without their index)."""
     for name, codec, frac, suffix in [("mpeg4_50", "mpeg4", 0.5, ".avi"), ("mpeg4_90", "mpeg4", 0.9, ".avi"),
                                       ("mpeg4_bframes_50", "mpeg4_bframes", 0.5, ".avi"),
                                       ("mjpeg_50", "mjpeg", 0.5, ".avi"), ("mjpeg_97", "mjpeg", 0.97, ".avi"),
                                       ("vp9_50", "vp9", 0.5, ".webm"), ("vp9_90", "vp9", 0.9, ".webm"),
                                       ("h264_50", "h264", 0.5, ".mkv")]:
-        src = source(f"{codec}{suffix}", codec)
-        add("truncated", f"{name}{suffix}", REPORTED, lambda p, s=src, f=frac: _cut(s, p, f),
-            reason="truncated: header says", note=f"cut at {int(frac * 100)}%")
-    fs = source("h264_faststart.mp4", "h264", container_options={"movflags": "faststart"})
+        src = w.source(f"{codec}{suffix}", codec)
+        w.add("truncated", f"{name}{suffix}", REPORTED, lambda p, s=src, f=frac: cut(s, p, f),
+              reason="truncated: header says", note=f"cut at {int(frac * 100)}%")
+    fs = w.source("h264_faststart.mp4", "h264", container_options={"movflags": "faststart"})
     for frac in (0.5, 0.9):
-        add("truncated", f"h264_faststart_{int(frac * 100)}.mp4", REPORTED, lambda p, f=frac: _cut(fs, p, f),
-            reason="truncated: header says", note=f"MP4 with its index first, cut at {int(frac * 100)}%")
-    mp4 = source("h264.mp4", "h264")
-    add("truncated", "h264_50.mp4", BAD, lambda p: _cut(mp4, p, 0.5), reason="cannot open",
-        note="MP4 with its index last, cut at 50%: no index, nothing to read")
-    ts = source("h264.ts", "h264")
-    add("truncated", "h264_50.ts", SERVED, lambda p: _cut(ts, p, 0.5),
-        note="MPEG-TS cut at 50% (no frame count in its header: not detectable)")
-    avi = source("mpeg4.avi", "mpeg4")
-    add("truncated", "mpeg4_head.avi", BAD, lambda p: _cut(avi, p, 0.02), reason="cannot open",
-        note="AVI cut inside its header")
+        w.add("truncated", f"h264_faststart_{int(frac * 100)}.mp4", REPORTED, lambda p, f=frac: cut(fs, p, f),
+              reason="truncated: header says", note=f"MP4 with its index first, cut at {int(frac * 100)}%")
+    mp4 = w.source("h264.mp4", "h264")
+    w.add("truncated", "h264_50.mp4", BAD, lambda p: cut(mp4, p, 0.5), reason="cannot open",
+          note="MP4 with its index last, cut at 50%: no index, nothing to read")
+    ts = w.source("h264.ts", "h264")
+    w.add("truncated", "h264_50.ts", SERVED, lambda p: cut(ts, p, 0.5),
+          note="MPEG-TS cut at 50% (no frame count in its header: not detectable)")
+    avi = w.source("mpeg4.avi", "mpeg4")
+    w.add("truncated", "mpeg4_head.avi", BAD, lambda p: cut(avi, p, 0.02), reason="cannot open",
+          note="AVI cut inside its header")
 
-    # -- bit rot
+
+def _bitrot(w: _Writer) -> None:
+    """Damaged bytes: over packets (found while decoding), bit flips (not found), garbage in an AVI."""
     for name, codec, suffix in (("h264", "h264", ".mp4"), ("mpeg4", "mpeg4", ".avi"),
                                 ("mpeg4_bframes", "mpeg4_bframes", ".avi"), ("h264_mkv", "h264", ".mkv")):
-        src = source(f"{codec}{suffix}", codec)
-        add("bitrot", f"{name}_chunks{suffix}", SERVED, lambda p, s=src: _overwrite_packets(s, p, rng),
-            note="random bytes over half of two packets")
+        src = w.source(f"{codec}{suffix}", codec)
+        w.add("bitrot", f"{name}_chunks{suffix}", SERVED, lambda p, s=src: overwrite_packets(s, p, w.rng),
+              note="random bytes over half of two packets")
     for name, codec, suffix in (("vp9", "vp9", ".webm"), ("mjpeg", "mjpeg", ".avi"), ("h264", "h264", ".mp4")):
-        src = source(f"{codec}{suffix}", codec)
-        add("bitrot", f"{name}_flips{suffix}", ANY, lambda p, s=src: _flip_bits(s, p, rng),
-            note="6 single-bit flips: undetectable by FFmpeg's decoders")
-    avi_b = source("mpeg4_bframes.avi", "mpeg4_bframes")
+        src = w.source(f"{codec}{suffix}", codec)
+        w.add("bitrot", f"{name}_flips{suffix}", ANY, lambda p, s=src: flip_bits(s, p, w.rng),
+              note="6 single-bit flips: undetectable by FFmpeg's decoders")
+    avi_b = w.source("mpeg4_bframes.avi", "mpeg4_bframes")
 
     def garbage(p: Path, at: float):
         data = avi_b.read_bytes()
         a = int(len(data) * at)
         p.write_bytes(data[:a] + bytes(range(256)) * 8 + data[a + 2048:])
-    add("bitrot", "mpeg4_garbage_middle.avi", BAD, lambda p: garbage(p, 0.5), reason="data lost in the middle",
-        note="2 KiB of garbage over the middle: AVI renumbers the frames after it (caught with the AVI index)")
-    add("bitrot", "mpeg4_garbage_start.avi", BAD, lambda p: garbage(p, 0.3), reason="not a keyframe",
-        note="2 KiB of garbage over the end of the header and the first frames")
+    w.add("bitrot", "mpeg4_garbage_middle.avi", BAD, lambda p: garbage(p, 0.5), reason="data lost in the middle",
+          note="2 KiB of garbage over the middle: AVI renumbers the frames after it (caught with the AVI index)")
+    w.add("bitrot", "mpeg4_garbage_start.avi", BAD, lambda p: garbage(p, 0.3), reason="not a keyframe",
+          note="2 KiB of garbage over the end of the header and the first frames")
 
-    # -- lost packets: frame numbers stay by timestamp
+
+def _lost(w: _Writer) -> None:
+    """Lost packets: frame numbers stay by timestamp."""
     for name, codec, suffix, kind in (("h264_lost_b", "h264", ".mp4", "B"), ("h264_lost_p", "h264", ".mp4", "P"),
                                       ("h264_lost_b", "h264", ".mkv", "B"),
                                       ("mpeg4_lost_p", "mpeg4_bframes", ".avi", "P")):
-        src = source(f"{codec}{suffix}", codec)
-        add("lost", f"{name}{suffix}", REPORTED, lambda p, s=src, k=kind: _lost_packet(s, p, k),
-            reason="lost frame", note=f"one {kind}-frame packet removed (remuxed)")
+        src = w.source(f"{codec}{suffix}", codec)
+        w.add("lost", f"{name}{suffix}", REPORTED, lambda p, s=src, k=kind: remove_packet(s, p, k),
+              reason="lost frame", note=f"one {kind}-frame packet removed (remuxed)")
 
-    # -- not videos
-    add("not_video", "png.avi", BAD, lambda p: _image(p, ".png"), reason="'png_pipe' image demuxer", n=0)
-    add("not_video", "jpeg.mp4", BAD, lambda p: _image(p, ".jpg"), reason="'jpeg_pipe' image demuxer", n=0)
-    add("not_video", "bmp.avi", BAD, lambda p: _image(p, ".bmp"), reason="'bmp_pipe' image demuxer", n=0)
-    add("not_video", "notes.txt", BAD, lambda p: p.write_text("lecture notes\n" * 200), reason="'tty' demuxer",
-        n=0, note="FFmpeg would render it as a 640x400 video")
-    add("not_video", "text.avi", BAD, lambda p: p.write_text("this is not a video\n" * 100), reason="cannot open",
-        n=0)
-    add("not_video", "data.mp4", BAD, lambda p: p.write_text(json.dumps({"frames": list(range(300))})),
-        reason="cannot open", n=0)
+
+def _not_video(w: _Writer) -> None:
+    """What FFmpeg opens, or tries to, but is not a video: pictures, text, data, archives, noise, audio."""
+    w.add("not_video", "png.avi", BAD, lambda p: picture(p, ".png"), reason="'png_pipe' image demuxer", n=0)
+    w.add("not_video", "jpeg.mp4", BAD, lambda p: picture(p, ".jpg"), reason="'jpeg_pipe' image demuxer", n=0)
+    w.add("not_video", "bmp.avi", BAD, lambda p: picture(p, ".bmp"), reason="'bmp_pipe' image demuxer", n=0)
+    w.add("not_video", "notes.txt", BAD, lambda p: p.write_text("lecture notes\n" * 200), reason="'tty' demuxer",
+          n=0, note="FFmpeg would render it as a 640x400 video")
+    w.add("not_video", "text.avi", BAD, lambda p: p.write_text("this is not a video\n" * 100),
+          reason="cannot open", n=0)
+    w.add("not_video", "data.mp4", BAD, lambda p: p.write_text(json.dumps({"frames": list(range(300))})),
+          reason="cannot open", n=0)
 
     def zipped(p: Path):
         with zipfile.ZipFile(p, "w") as z:
             z.writestr("a.txt", "hello " * 1000)
-    add("not_video", "archive.avi", BAD, zipped, reason="cannot open", n=0)
-    add("not_video", "random.avi", BAD,
-        lambda p: p.write_bytes(rng.integers(0, 256, 30000, dtype=np.uint8).tobytes()), reason="cannot open", n=0)
-    add("not_video", "still_gif.avi", BAD, lambda p: _gif(p, 1), reason="not a video: a still image", n=0)
-    add("not_video", "audio_only.avi", BAD, _wav, reason="no video stream", n=0, note="a WAV file")
+    w.add("not_video", "archive.avi", BAD, zipped, reason="cannot open", n=0)
+    w.add("not_video", "random.avi", BAD,
+          lambda p: p.write_bytes(w.rng.integers(0, 256, 30000, dtype=np.uint8).tobytes()), reason="cannot open",
+          n=0)
+    w.add("not_video", "still_gif.avi", BAD, lambda p: animated_gif(p, 1), reason="not a video: a still image", n=0)
+    w.add("not_video", "audio_only.avi", BAD, wav, reason="no video stream", n=0, note="a WAV file")
 
-    # -- file system oddities
-    add("filesystem", "zero.avi", BAD, lambda p: p.write_bytes(b""), reason="empty file", n=0)
-    add("filesystem", "folder.avi", BAD, lambda p: p.mkdir(exist_ok=True), reason="is a directory", n=0,
-        note="a directory named like a video")
-    add("filesystem", "loop.avi", BAD, lambda p: p.symlink_to(p.name), reason="cannot open", n=0,
-        note="a symlink to itself")
-    add("filesystem", "dangling.avi", BAD, lambda p: p.symlink_to("missing.avi"), reason="cannot open", n=0,
-        note="a symlink to nothing")
-    add("filesystem", "link_to_good.mp4", EXACT, lambda p: p.symlink_to(os.path.relpath(root / "good" / "h264.mp4",
-                                                                                          p.parent)),
-        note="a symlink to a good file")
+
+def _filesystem(w: _Writer) -> None:
+    """File system oddities: empty, a directory, symlinks (looping, dangling, to a good file), unreadable."""
+    w.add("filesystem", "zero.avi", BAD, lambda p: p.write_bytes(b""), reason="empty file", n=0)
+    w.add("filesystem", "folder.avi", BAD, lambda p: p.mkdir(exist_ok=True), reason="is a directory", n=0,
+          note="a directory named like a video")
+    w.add("filesystem", "loop.avi", BAD, lambda p: p.symlink_to(p.name), reason="cannot open", n=0,
+          note="a symlink to itself")
+    w.add("filesystem", "dangling.avi", BAD, lambda p: p.symlink_to("missing.avi"), reason="cannot open", n=0,
+          note="a symlink to nothing")
+    good = w.root / "good" / "h264.mp4"
+    w.add("filesystem", "link_to_good.mp4", EXACT, lambda p: p.symlink_to(os.path.relpath(good, p.parent)),
+          note="a symlink to a good file")
     if os.name == "posix" and os.geteuid() != 0:
+        mp4 = w.source("h264.mp4", "h264")
+
         def unreadable(p: Path):
             p.write_bytes(mp4.read_bytes())
             p.chmod(0)
-        add("filesystem", "unreadable.avi", BAD, unreadable, reason="cannot open", n=0, note="chmod 000")
-
-    if work.exists():
-        for f in work.iterdir():
-            f.unlink()
-        work.rmdir()
-    return records
+        w.add("filesystem", "unreadable.avi", BAD, unreadable, reason="cannot open", n=0, note="chmod 000")
 
 
 # ----------------------------------------------------------------------------------------------- checking

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from ..synthetic import write_index_video
+from ..synthetic import quiet_svt_av1, write_index_video
 
 #: seed files: name -> (codec, write_index_video keyword arguments)
 SEEDS = {
@@ -48,9 +51,7 @@ def write_seeds(root: str | os.PathLike, frames: int = 24, width: int = 64, heig
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     out = {}
-    quiet = os.environ.get("SVT_LOG")
-    os.environ["SVT_LOG"] = "1"
-    try:
+    with quiet_svt_av1():
         for name, (codec, kw) in SEEDS.items():
             path = root / name
             try:
@@ -60,11 +61,6 @@ def write_seeds(root: str | os.PathLike, frames: int = 24, width: int = 64, heig
             except Exception:   # encoder missing from this build
                 if path.exists():
                     path.unlink()
-    finally:
-        if quiet is None:
-            os.environ.pop("SVT_LOG", None)
-        else:
-            os.environ["SVT_LOG"] = quiet
     for name, src in (extra or {}).items():
         shutil.copy(src, root / name)
         out[name] = root / name
@@ -178,7 +174,7 @@ def run_case(path: str, max_frames: int = 300, index_coded: bool = True, rotatio
 
 def campaign(seeds: dict[str, Path], cases: int, seed: int = 0, timeout: float = 20.0,
              workdir: str | os.PathLike | None = None, memory_limit: int | None = 4 << 30,
-             progress=None) -> dict:
+             progress: Callable[[int, int], None] | None = None) -> dict:
     """Run ``cases`` mutated copies of ``seeds`` (round robin) through :func:`run_case` in a child process.
 
     Each case may take ``timeout`` seconds (then the child is killed: a hang) and the child's address space
@@ -186,31 +182,23 @@ def campaign(seeds: dict[str, Path], cases: int, seed: int = 0, timeout: float =
     saved under ``workdir/failures`` with their mutation. Returns a summary: ``cases``, ``per_seed``
     (name -> outcome counts), ``outcomes``, ``failures`` (list of dicts), ``max_seconds`` (and its case),
     ``mean_seconds``, ``peak_rss`` (bytes, the child's peak), ``rss_first``/``rss_last`` (the child's resident
-    memory after its first and last case, for leaks), ``rss_samples`` ((cases done, bytes) every tenth), ``wrong_frames`` and ``cases_with_wrong_frames``
-    (frames served with content of another index: damage the decoders cannot see), ``seconds``.
-    ``progress``: called with (done, cases) now and then.
+    memory after its first and last case, for leaks), ``rss_samples`` ((cases done, bytes) every tenth),
+    ``wrong_frames`` and ``cases_with_wrong_frames`` (frames served with content of another index: damage the
+    decoders cannot see), ``seconds``, ``restarts`` (of the child). ``progress``: called with (done, cases)
+    now and then.
     """
     import tempfile
     import time
-    from collections import Counter, defaultdict
 
-    from .isolate import ChildCrashed, Isolated, RemoteError
+    from .isolate import Isolated
 
     work = Path(workdir or tempfile.mkdtemp(prefix="gpuvideo-fuzz-"))
     work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     names = sorted(seeds)
     data = {k: Path(seeds[k]).read_bytes() for k in names}
-    per_seed: dict[str, Counter] = defaultdict(Counter)
-    outcomes: Counter = Counter()
-    failures = []
-    times = []
-    slowest = (0.0, "")
-    rss_first = rss_last = 0
-    rss_samples = []
-    wrong_frames = cases_wrong = 0
+    tally = _Tally()
     start = time.perf_counter()
-    peak = 0
     with Isolated(timeout=timeout, memory_limit=memory_limit) as runner:
         for k in range(cases):
             name = names[k % len(names)]
@@ -218,41 +206,76 @@ def campaign(seeds: dict[str, Path], cases: int, seed: int = 0, timeout: float =
             case = work / f"case{Path(name).suffix}"
             case.write_bytes(blob)
             rotation = SEEDS.get(name, (None, {}))[1].get("rotation", 0)
-            status = None
-            try:
-                r = runner.call(run_case, str(case), 300, True, rotation)
-                status = r["outcome"]
-                wrong_frames += r["wrong"]
-                cases_wrong += r["wrong"] > 0
-                rss_first = rss_first or r["rss"]
-                rss_last = r["rss"]
-                if (k + 1) % max(1, cases // 10) == 0:
-                    rss_samples.append((k + 1, r["rss"]))
-                times.append(runner.last_seconds)
-                slowest = max(slowest, (runner.last_seconds, f"{name}: {what}"))
-                peak = max(peak, runner.peak_rss)
-            except TimeoutError:
-                status = "hang"
-            except ChildCrashed as e:
-                status, r = "crash", str(e)
-            except RemoteError as e:
-                status, r = "exception", f"{e}\n{e.remote_traceback}"
-            if status in ("hang", "crash", "exception"):
+            status, r = _run_isolated(runner, case, rotation)
+            if status in _FAILED:
                 keep = work / "failures" / f"{k:06d}_{name}"
                 keep.parent.mkdir(exist_ok=True)
                 keep.write_bytes(blob)
-                failures.append({"case": k, "seed_file": name, "mutation": what, "status": status,
-                                 "detail": str(r)[-2000:] if status != "hang" else f"over {timeout} s",
-                                 "file": str(keep)})
-            per_seed[name][status] += 1
-            outcomes[status] += 1
+                tally.failures.append({"case": k, "seed_file": name, "mutation": what, "status": status,
+                                       "detail": str(r)[-2000:] if status != "hang" else f"over {timeout} s",
+                                       "file": str(keep)})
+            else:
+                tally.served(k, cases, r, runner, f"{name}: {what}")
+            tally.per_seed[name][status] += 1
+            tally.outcomes[status] += 1
             if progress is not None and (k + 1) % 100 == 0:
                 progress(k + 1, cases)
     if case.exists():
         case.unlink()
-    return {"cases": cases, "seed": seed, "per_seed": {k: dict(v) for k, v in per_seed.items()},
-            "outcomes": dict(outcomes), "failures": failures, "max_seconds": slowest[0], "slowest_case": slowest[1],
-            "mean_seconds": float(np.mean(times)) if times else 0.0, "peak_rss": peak,
-            "rss_first": rss_first, "rss_last": rss_last, "rss_samples": rss_samples, "wrong_frames": wrong_frames,
-            "cases_with_wrong_frames": cases_wrong, "seconds": time.perf_counter() - start,
-            "restarts": runner.restarts}
+    return tally.summary(cases, seed, time.perf_counter() - start, runner.restarts)
+
+
+#: what :func:`_run_isolated` reports for a case that failed
+_FAILED = ("hang", "crash", "exception")
+
+
+def _run_isolated(runner, case: Path, rotation: int) -> tuple[str, dict | str | None]:
+    """:func:`run_case` on ``case`` in ``runner``'s child: ``(outcome, its result)``, or ``("hang", None)``,
+    ``("crash", why)``, ``("exception", message and child traceback)``."""
+    from .isolate import ChildCrashed, RemoteError
+
+    try:
+        r = runner.call(run_case, str(case), 300, True, rotation)
+        return r["outcome"], r
+    except TimeoutError:
+        return "hang", None
+    except ChildCrashed as e:
+        return "crash", str(e)
+    except RemoteError as e:
+        return "exception", f"{e}\n{e.remote_traceback}"
+
+
+@dataclass
+class _Tally:
+    """What a :func:`campaign` has seen so far (see its doc for the fields of :meth:`summary`)."""
+    per_seed: dict = field(default_factory=lambda: defaultdict(Counter))
+    outcomes: Counter = field(default_factory=Counter)
+    failures: list = field(default_factory=list)
+    times: list = field(default_factory=list)
+    slowest: tuple = (0.0, "")
+    rss_first: int = 0
+    rss_last: int = 0
+    rss_samples: list = field(default_factory=list)
+    wrong_frames: int = 0
+    cases_wrong: int = 0
+    peak: int = 0
+
+    def served(self, k: int, cases: int, r: dict, runner, label: str) -> None:
+        """Count case ``k`` of ``cases``, which :func:`run_case` finished with result ``r``."""
+        self.wrong_frames += r["wrong"]
+        self.cases_wrong += r["wrong"] > 0
+        self.rss_first = self.rss_first or r["rss"]
+        self.rss_last = r["rss"]
+        if (k + 1) % max(1, cases // 10) == 0:
+            self.rss_samples.append((k + 1, r["rss"]))
+        self.times.append(runner.last_seconds)
+        self.slowest = max(self.slowest, (runner.last_seconds, label))
+        self.peak = max(self.peak, runner.peak_rss)
+
+    def summary(self, cases: int, seed: int, seconds: float, restarts: int) -> dict:
+        return {"cases": cases, "seed": seed, "per_seed": {k: dict(v) for k, v in self.per_seed.items()},
+                "outcomes": dict(self.outcomes), "failures": self.failures, "max_seconds": self.slowest[0],
+                "slowest_case": self.slowest[1], "mean_seconds": float(np.mean(self.times)) if self.times else 0.0,
+                "peak_rss": self.peak, "rss_first": self.rss_first, "rss_last": self.rss_last,
+                "rss_samples": self.rss_samples, "wrong_frames": self.wrong_frames,
+                "cases_with_wrong_frames": self.cases_wrong, "seconds": seconds, "restarts": restarts}

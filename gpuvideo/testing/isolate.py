@@ -6,6 +6,8 @@ import os
 import time
 import traceback
 
+from ..lifetime import Closing
+
 
 class ChildCrashed(RuntimeError):
     """The child process died during a call (a signal such as SIGSEGV, or out of memory)."""
@@ -57,7 +59,7 @@ def _serve(conn, memory_limit: int | None) -> None:
         conn.send(reply + (time.perf_counter() - t, _peak_rss()))
 
 
-class Isolated:
+class Isolated(Closing):
     """Runs ``fn(*args)`` in a child process, one call at a time, at most ``timeout`` seconds per call.
 
     A call past its time limit kills the child and raises ``TimeoutError``; a child that dies raises
@@ -134,18 +136,6 @@ class Isolated:
         if self._conn is not None:
             self._conn.close()
         self._proc = self._conn = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def pid() -> int:
