@@ -31,6 +31,7 @@ from .options import AugmentOptions, BatchOptions, DecodeOptions, FrameOptions
 from . import state as _state
 from .index_cache import open_cache
 from .lifetime import ClosedOnDelete
+from .buffers import BatchBuffers
 from .parallel import ReadAhead, ThreadMap
 from .probe import index_videos
 from .rows import PredictionRows, SampleInfo
@@ -100,6 +101,7 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset, Close
         self._decoder = None
         self._post = ThreadMap(self.decoding.decode_threads or min(self.batch_size, _cpus()), "gpuvideo-post")
         self._ahead = ReadAhead()
+        self._buffers = BatchBuffers()
         self._transform = self.augment.function
         self.epoch = 0
         self._current = self._offset = 0
@@ -232,10 +234,13 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset, Close
         depth = self._prefetch_depth()
         if not depth:
             return self._read(*self._batch(index))
+        # read-ahead decodes the next batches in the background; this thread turns the decoded clips of this
+        # one into the batch meanwhile (float conversion, augmentation), so the two overlap even when the
+        # consumer itself waits on nothing else
         key = (self.epoch, self._offset)
-        upcoming = [((*key, j), functools.partial(self._read, *self._batch(j)))
+        upcoming = [((*key, j), functools.partial(self._fetch, *self._batch(j)))
                     for j in range(index + 1, min(len(self), index + 1 + depth))]
-        return self._ahead.get((*key, index), lambda: self._read(*self._batch(index)), upcoming)
+        return self._finish(*self._ahead.get((*key, index), lambda: self._fetch(*self._batch(index)), upcoming))
 
     def _prefetch_depth(self) -> int:
         p = self.decoding.prefetch
@@ -244,21 +249,30 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset, Close
         return 1 if self.workers <= 1 and not self.use_multiprocessing else 0
 
     def _read(self, ids: list[int], state: dict):
-        x, ids = self._load(ids, state)
+        return self._finish(*self._fetch(ids, state))
+
+    def _fetch(self, ids: list[int], state: dict) -> tuple[list[int], dict, dict, list[int]]:
+        """The decoding half of a batch: ``(ids, state, {slot: uint8 clip}, failed slots)``; samples already
+        known to be unusable are replaced first."""
+        ids = list(ids)
+        for s in range(len(ids)):
+            ids[s] = self._substitute(ids[s], state)
+        clips, failed = self._decode_slots(ids, list(range(len(ids))))
+        return ids, state, clips, failed
+
+    def _finish(self, ids: list[int], state: dict, clips: dict, failed: list[int]):
+        """The batch from :meth:`_fetch`'s result: ``x`` or ``(x, y)``."""
+        x, ids = self._load(ids, state, clips, failed)
         y = self._targets(ids)
         if y is None:
             return x
         return x, (array_module(x).asarray(y) if is_device_array(x) else y)
 
-    def _load(self, ids: list[int], state: dict):
-        """x for samples ``ids``, unusable ones replaced; returns (x, the ids actually used)."""
-        ids = list(ids)
+    def _load(self, ids: list[int], state: dict, clips: dict, failed: list[int]):
+        """x for samples ``ids`` from decoded ``clips``; the ``failed`` slots are replaced and decoded again
+        until every slot holds a usable clip. Returns (x, the ids actually used)."""
         x = None
-        pending = list(range(len(ids)))
-        while pending:
-            for s in pending:
-                ids[s] = self._substitute(ids[s], state)
-            clips, failed = self._decode_slots(ids, pending)
+        while True:
             if clips:
                 if x is None:
                     x = self._allocate(len(ids), next(iter(clips.values())))
@@ -266,8 +280,11 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset, Close
                     self._postprocess_many(clips, x)
                     if self._transform is not None:
                         self._post.map(lambda s: self._augment(x, ids[s], s, state["epoch"]), list(clips))
-            pending = failed
-        return x, ids
+            if not failed:
+                return x, ids
+            for s in failed:
+                ids[s] = self._substitute(ids[s], state)
+            clips, failed = self._decode_slots(ids, failed)
 
     def _substitute(self, sample: int, state: dict) -> int:
         """``sample``, or its replacement when it is already known to be unusable."""
@@ -317,7 +334,8 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset, Close
 
     def _allocate(self, n: int, example):
         xp = array_module(example)
-        return xp.empty((n,) + self._sample_shape(example), output_dtype(self.frames.dtype, xp))
+        shape, dtype = (n,) + self._sample_shape(example), output_dtype(self.frames.dtype, xp)
+        return self._buffers.empty(shape, dtype) if xp is np else xp.empty(shape, dtype)
 
     def _keep_on_device(self) -> bool:
         return self.decoding.device_batches and self.backend == "gpu"
@@ -392,6 +410,8 @@ class VideoDataset(EndlessIterator, PredictionRows, keras.utils.PyDataset, Close
         for helper in (getattr(self, "_post", None), getattr(self, "_ahead", None)):
             if helper is not None:
                 helper.close()
+        if getattr(self, "_buffers", None) is not None:
+            self._buffers.clear()
 
 
 def _cpus() -> int:

@@ -323,8 +323,8 @@ def test_memory_does_not_grow_with_video_length(tmp_path):
             tracemalloc.stop()
             gen.close()
             assert gen.seeks <= 1     # only the last batch, completed from the epoch's start, jumps back
-        if prefetch == 0:
-            assert peaks[1] < peaks[0] * 1.1 + 64 * 1024
+        if prefetch == 0:    # 10x the frames: less than one batch more (the last, partial batches differ)
+            assert peaks[1] < peaks[0] + batch_bytes
             assert peaks[1] < 2 * batch_bytes
         else:
             assert max(peaks) < 3.5 * batch_bytes    # measured 2.6 batches at most: one batch read ahead
