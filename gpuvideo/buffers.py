@@ -1,10 +1,12 @@
 """Host batch arrays recycled once nothing outside gpuvideo refers to them.
 
 A fresh NumPy array of a batch's size (tens to hundreds of MB) is mapped from
-the kernel page by page as it is first written: for float32 batches that costs
-about as much as computing them (W3 of ``benchmarks/bench_peers.py``: 23 of
-34 ms per batch). A generator hands out new arrays, so training loops that
-drop each batch after its step get the same memory back, already mapped.
+the kernel page by page as it is first written, which costs a large share of
+building a float32 batch (``benchmarks/levers/lever_e_windows.py``: 27.8 ms of
+CPU per W3 batch into fresh arrays, 17.0 ms into a reused one). Training loops
+drop each batch after its step, so they get the same memory back, already
+mapped. At most ``keep`` arrays stay allocated after the caller let them go
+(the dataset's ``close()`` frees them).
 
 An array is reused only when its reference count shows that nothing but this
 pool holds it: a batch the caller keeps, a view of it (views refer to the
