@@ -161,18 +161,24 @@ class DamageTracker:
 
 def tracked_frames(container, stream, tracker: DamageTracker, demux=None, first=None, tolerant: bool = False,
                    max_errors: int = 64, on_skip: Callable[[], None] | None = None,
-                   path: str = "") -> Iterator[tuple[object, bool]]:
+                   path: str = "", unwanted: Callable[[object], bool] | None = None) -> Iterator[tuple[object, bool]]:
     """Decoded frames of ``stream`` as ``(av.VideoFrame, reliable)``, released in presentation order by ``tracker``.
 
     ``demux``/``first``: a packet iterator already started and the packets it gave (after a seek). A packet
     the decoder rejects is skipped; with ``tolerant`` a demuxer error is skipped too (reading resumes after the
     bad chunk; ``max_errors`` in a row end the stream), else it propagates. ``on_skip`` is called for every
-    packet skipped; ``path`` names the file in log messages."""
+    packet skipped; ``path`` names the file in log messages. ``unwanted(pts)``: True for a packet whose picture
+    is not needed; the decoder then skips it when no other picture refers to it (FFmpeg's ``skip_frame =
+    NONREF``): it yields no frame, and the tracker counts it as dropped by the decoder."""
     tr = tracker
     if demux is None:
         demux = container.demux(stream)
     first = deque(first or ())
     errors = 0
+    cc = stream.codec_context
+    skipping = False
+    if unwanted is not None:     # an earlier iterator on this stream may have left it skipping
+        cc.skip_frame = "DEFAULT"
     while errors < max_errors:
         try:
             if first:
@@ -195,6 +201,9 @@ def tracked_frames(container, stream, tracker: DamageTracker, demux=None, first=
         if packet.size == 0:     # the demuxer's flush packet: handled after the loop
             continue
         s = tr.packet(packet.pts, packet.is_keyframe, packet.is_corrupt)
+        if unwanted is not None and unwanted(packet.pts) != skipping:
+            skipping = not skipping
+            cc.skip_frame = "NONREF" if skipping else "DEFAULT"
         try:
             frames = packet.decode()
         except Exception as e:   # the frame is lost and those that depend on it withheld; the rest decodes
@@ -205,6 +214,8 @@ def tracked_frames(container, stream, tracker: DamageTracker, demux=None, first=
             continue
         for f in frames:
             yield from tr.frame(f)
+    if skipping:
+        cc.skip_frame = "DEFAULT"
     try:
         for f in stream.codec_context.decode(None):
             yield from tr.frame(f)

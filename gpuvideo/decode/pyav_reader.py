@@ -62,8 +62,14 @@ class PyAVReader(Closing):
     ``decoder_options``: FFmpeg decoder options, e.g. ``{"err_detect": "explode"}``
     (stricter error detection: most damaged MJPEG frames are then rejected
     rather than concealed, at the risk of rejecting sloppy but watchable files).
+    ``skip_unwanted``: while decoding towards a wanted frame, the decoder skips
+    pictures that no request wants and no other picture refers to (B-frames;
+    FFmpeg's ``skip_frame = NONREF``), with one decoding thread, for the codecs
+    and containers in ``SKIP_CODECS``/``SKIP_CONTAINERS``. Served frames are
+    unchanged; should a wanted frame ever go missing while skipping, the request
+    is read again without it and the file is never skipped in again.
 
-    Statistics: ``seeks``, ``decoded`` (frames out of the decoder),
+    Statistics: ``seeks``, ``decoded`` (frames out of the decoder), ``skipped_packets``,
     ``corrupt_packets`` (packets skipped), ``damaged_frames`` (frames withheld as
     damaged or unreliable), ``resized_frames`` (frames of another size than the
     file's first, scaled to it when no size is asked; logged once per file and
@@ -72,10 +78,18 @@ class PyAVReader(Closing):
 
     #: consecutive demuxer errors after which a damaged stream is considered ended
     MAX_DEMUX_ERRORS = 64
+    #: codecs whose unwanted non-reference pictures are skipped (B-frames): their packets' timestamps are
+    #: those of the pictures they hold in these containers (not in AVI, whose timestamps are decode order)
+    SKIP_CODECS = frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "mpeg1video"})
+    SKIP_CONTAINERS = frozenset({"mov", "mp4", "matroska", "webm", "mpegts"})
 
     def __init__(self, info: VideoInfo, threads: int = 1, skip_corrupt_packets: bool = False, seek_cost: int = 0,
-                 apply_rotation: bool = True, decoder_options: dict | None = None):
+                 apply_rotation: bool = True, decoder_options: dict | None = None, skip_unwanted: bool = True):
         self.info = info
+        self.skip_unwanted = bool(skip_unwanted)
+        self._skip_below = None      # packets before this timestamp that no request wants may be skipped
+        self._wanted_pts: set = set()
+        self.skipped_packets = 0     # packets sent while the decoder skipped unwanted non-reference pictures
         self.decoder_options = {str(k): str(v) for k, v in (decoder_options or {}).items()}
         self.seek_cost = max(0, int(seek_cost))
         self.threads = threads
@@ -129,7 +143,24 @@ class PyAVReader(Closing):
         self._tracker = DamageTracker(by_pts=not self._counting, frame_threads=self.threads != 1)
         self._frames = tracked_frames(self._container, self._stream, self._tracker, demux, first,
                                       tolerant=self.skip_corrupt_packets, max_errors=self.MAX_DEMUX_ERRORS,
-                                      on_skip=self._skipped, path=self.info.path)
+                                      on_skip=self._skipped, path=self.info.path,
+                                      unwanted=self._unwanted if self._can_skip() else None)
+
+    def _can_skip(self) -> bool:
+        """Whether unwanted non-reference pictures may be skipped in this file: frames are placed by timestamp,
+        one decoding thread, a codec and container where a packet's timestamp is its picture's."""
+        if not self.skip_unwanted or self._counting or self.threads != 1:
+            return False
+        formats = set(self._container.format.name.split(","))
+        return self._stream.codec_context.name in self.SKIP_CODECS and bool(formats & self.SKIP_CONTAINERS)
+
+    def _unwanted(self, pts) -> bool:
+        """A packet no current request needs: before the last wanted frame and not wanted (later packets
+        may hold the next request's frames)."""
+        if pts is None or self._skip_below is None or pts >= self._skip_below or pts in self._wanted_pts:
+            return False
+        self.skipped_packets += 1
+        return True
 
     def _skipped(self) -> None:
         self.corrupt_packets += 1
@@ -263,6 +294,26 @@ class PyAVReader(Closing):
         return idx
 
     def _collect_any(self, wanted: list[int], size, strict: bool):
+        skipped = self.skipped_packets
+        try:
+            got, missing = self._collect_mapped(wanted, size, strict)
+        except VideoError:
+            if self.skipped_packets == skipped:
+                raise
+            got, missing = {}, wanted
+        if missing and self.skipped_packets != skipped:
+            # never trust skipping for a missing frame: read the request again without it, in this file for good
+            log.debug("%s: frames %s missing while unwanted pictures were skipped; reading again without skipping",
+                      self.info.path, missing[:5])
+            self.skip_unwanted = False
+            self.close()
+            return self._collect_mapped(wanted, size, strict)
+        return got, missing
+
+    def _collect_mapped(self, wanted: list[int], size, strict: bool):
+        if not self._counting:     # what _unwanted needs: this request's frames (``wanted`` is sorted)
+            self._wanted_pts = {self.info.pts[i] for i in wanted}
+            self._skip_below = self.info.pts[wanted[-1]]
         try:
             return self._collect(wanted, size, strict)
         except _Unmapped as e:
