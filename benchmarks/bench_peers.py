@@ -553,6 +553,19 @@ def load_video_reader():
 
 
 # --------------------------------------------------------------------------- W1/W2: one clip -> uint8 (n, h, w, 3), frames decoded
+def demux_index(container, stream) -> tuple[list, dict, list[int]]:
+    """One demux pass: ``(presentation timestamps in order, {pts: frame index}, keyframe indices)``."""
+    pts, keys = [], []
+    for p in container.demux(stream):
+        if p.pts is not None:
+            pts.append(p.pts)
+            if p.is_keyframe:
+                keys.append(p.pts)
+    order = sorted(pts)
+    index_of = {p: i for i, p in enumerate(order)}
+    return order, index_of, sorted(index_of[p] for p in keys)
+
+
 def pyav_clip(path: str, indices: Sequence[int], size: tuple | None, threads: int = 1,
               resize: str = "swscale") -> tuple[np.ndarray, int]:
     """A competent PyAV loop: demux once to learn timestamps and keyframes, then for each wanted frame
@@ -563,15 +576,7 @@ def pyav_clip(path: str, indices: Sequence[int], size: tuple | None, threads: in
     with av.open(path) as c:
         s = c.streams.video[0]
         s.thread_count = threads
-        pts, keys = [], []
-        for p in c.demux(s):
-            if p.pts is not None:
-                pts.append(p.pts)
-                if p.is_keyframe:
-                    keys.append(p.pts)
-        order = sorted(pts)
-        index_of = {p: i for i, p in enumerate(order)}
-        keyframes = sorted(index_of[p] for p in keys)
+        order, index_of, keyframes = demux_index(c, s)
         want = set(int(i) for i in indices)
         got, decoded, pos, frames = {}, 0, None, None
         for w in sorted(want):

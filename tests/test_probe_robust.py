@@ -10,6 +10,7 @@ import pytest
 from gpuvideo.errors import VideoError
 from gpuvideo.probe import CACHE_VERSION, ProbeCache, VideoInfo, index_videos, probe
 from gpuvideo.synthetic import index_frame, remux, write_index_video
+from gpuvideo.testing.writers import animated_gif
 
 
 def _cache_warnings(caplog):
@@ -140,19 +141,6 @@ def _encode(ext, img):
     return buf.tobytes()
 
 
-def _gif(path, frames):
-    import av
-    with av.open(str(path), "w", format="gif") as out:
-        s = out.add_stream("gif", rate=10)
-        s.width, s.height, s.pix_fmt = 160, 120, "rgb8"
-        for i in range(frames):
-            vf = av.VideoFrame.from_ndarray(index_frame(i), format="rgb24").reformat(format="rgb8")
-            for p in s.encode(vf):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
-
-
 @pytest.fixture(scope="module")
 def not_videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("not_videos")
@@ -177,7 +165,7 @@ def not_videos(tmp_path_factory):
     with zipfile.ZipFile(root / "archive.avi", "w") as z:
         z.writestr("a.txt", "hello " * 1000)
     out["archive.avi"] = (str(root / "archive.avi"), "cannot open")
-    _gif(root / "still.avi", 1)
+    animated_gif(root / "still.avi", 1)
     out["still.avi"] = (str(root / "still.avi"), "not a video: a still image")
     (root / "dir.avi").mkdir()
     out["dir.avi"] = (str(root / "dir.avi"), "is a directory")
@@ -198,7 +186,7 @@ def test_not_a_video_is_a_video_error(not_videos, name):
 
 
 def test_an_animated_gif_is_a_video(tmp_path):
-    _gif(tmp_path / "anim.gif", 6)
+    animated_gif(tmp_path / "anim.gif", 6)
     info = probe(str(tmp_path / "anim.gif"))
     assert info.frame_count == 6 and not info.warnings
 

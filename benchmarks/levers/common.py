@@ -1,11 +1,13 @@
 """Shared helpers for the lever experiments (issue 12). Standalone: uses PyAV, OpenCV, NumPy and
 the benchmark's data (bench_data/peers_vN/full, written by bench_peers.py) plus a few extra files written here."""
+import bisect
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 
 WT = Path(__file__).resolve().parents[2]       # the repository
 sys.path.insert(0, str(WT / "benchmarks"))
@@ -64,6 +66,28 @@ def interleaved(funcs: dict, rounds: int):
     CPU_S.clear()
     CPU_S.update({n: statistics.median(v) for n, v in cpu.items()})
     return {n: statistics.median(v) for n, v in times.items()}, times
+
+
+def seek_decode_clip(c, s, order, keyframes, wanted, size):
+    """A clip's frames ``(n, h, w, 3)`` uint8 at ``size`` (cv2 INTER_LINEAR) from an open container: seek to a
+    wanted frame's keyframe when that skips frames, decode forward, convert the wanted frames only."""
+    import cv2
+
+    index_of = {p: i for i, p in enumerate(order)}
+    got, pos, frames = {}, None, None
+    for w in sorted(set(wanted)):
+        k = keyframes[max(0, bisect.bisect_right(keyframes, w) - 1)]
+        if frames is None or pos is None or pos > w or k > pos:
+            c.seek(order[k], stream=s, backward=True, any_frame=False)
+            frames = c.decode(s)
+        for f in frames:
+            i = index_of[f.pts]
+            pos = i + 1
+            if i in wanted and i not in got:
+                got[i] = cv2.resize(f.to_ndarray(format="rgb24", threads=1), size, interpolation=cv2.INTER_LINEAR)
+            if i >= w:
+                break
+    return np.stack([got[i] for i in wanted])
 
 
 def full_decode(path, wanted=None):

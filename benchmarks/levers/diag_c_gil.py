@@ -21,16 +21,8 @@ def clip(path, wanted):
     with av.open(path) as c:
         s = c.streams.video[0]
         s.thread_count = 1
-        pts, keys = [], []
-        for p in c.demux(s):
-            if p.pts is not None:
-                pts.append(p.pts)
-                if p.is_keyframe:
-                    keys.append(p.pts)
+        order, index_of, keyframes = common.bp.demux_index(c, s)
         T["open+scan"] += clock() - t_start
-        order = sorted(pts)
-        index_of = {p: i for i, p in enumerate(order)}
-        keyframes = sorted(index_of[p] for p in keys)
         got, pos, packets, pending = {}, None, None, []
         for w in sorted(set(wanted)):
             k = keyframes[max(0, bisect.bisect_right(keyframes, w) - 1)]

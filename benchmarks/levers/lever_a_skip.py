@@ -22,15 +22,7 @@ def clip(path, wanted, skip, threads=1):
         if threads > 1:
             s.thread_type = "AUTO"
         s.thread_count = threads
-        pts, keys = [], []
-        for p in c.demux(s):
-            if p.pts is not None:
-                pts.append(p.pts)
-                if p.is_keyframe:
-                    keys.append(p.pts)
-        order = sorted(pts)
-        index_of = {p: i for i, p in enumerate(order)}
-        keyframes = sorted(index_of[p] for p in keys)
+        order, index_of, keyframes = common.bp.demux_index(c, s)
         want = sorted(set(wanted))
         got, decoded, pos, frames = {}, 0, None, None
 

@@ -7,14 +7,12 @@ converted as today (rgb24 full size + cv2.resize INTER_LINEAR). Variants: one th
     python benchmarks/levers/lever_c_threads.py [--rounds 5] [--files 96]
 """
 import argparse
-import bisect
 import multiprocessing
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import av
-import cv2
 import numpy as np
 
 import common
@@ -29,29 +27,8 @@ def clip(job):
         if thread_type:
             s.thread_type = thread_type
         s.thread_count = threads
-        pts, keys = [], []
-        for p in c.demux(s):
-            if p.pts is not None:
-                pts.append(p.pts)
-                if p.is_keyframe:
-                    keys.append(p.pts)
-        order = sorted(pts)
-        index_of = {p: i for i, p in enumerate(order)}
-        keyframes = sorted(index_of[p] for p in keys)
-        got, pos, frames = {}, None, None
-        for w in sorted(set(wanted)):
-            k = keyframes[max(0, bisect.bisect_right(keyframes, w) - 1)]
-            if frames is None or pos is None or pos > w or k > pos:
-                c.seek(order[k], stream=s, backward=True, any_frame=False)
-                frames = c.decode(s)
-            for f in frames:
-                i = index_of[f.pts]
-                pos = i + 1
-                if i in wanted and i not in got:
-                    got[i] = cv2.resize(f.to_ndarray(format="rgb24", threads=1), SIZE, interpolation=cv2.INTER_LINEAR)
-                if i >= w:
-                    break
-    return np.stack([got[i] for i in wanted])
+        order, _, keyframes = common.bp.demux_index(c, s)
+        return common.seek_decode_clip(c, s, order, keyframes, wanted, SIZE)
 
 
 def _pid(_):

@@ -6,11 +6,8 @@ each time vs one container kept open (seeking back for each clip). Interleaved r
     python benchmarks/levers/lever_d_open.py [--rounds 5]
 """
 import argparse
-import bisect
 
 import av
-import cv2
-import numpy as np
 
 import common
 
@@ -26,21 +23,7 @@ def open_close(path):
 
 def decode_clip(c, s, index, wanted):
     order, keyframes = index
-    index_of = {p: i for i, p in enumerate(order)}
-    got, pos, frames = {}, None, None
-    for w in wanted:
-        k = keyframes[max(0, bisect.bisect_right(keyframes, w) - 1)]
-        if frames is None or pos is None or pos > w or k > pos:
-            c.seek(order[k], stream=s, backward=True, any_frame=False)
-            frames = c.decode(s)
-        for f in frames:
-            i = index_of[f.pts]
-            pos = i + 1
-            if i in wanted and i not in got:
-                got[i] = cv2.resize(f.to_ndarray(format="rgb24", threads=1), SIZE, interpolation=cv2.INTER_LINEAR)
-            if i >= w:
-                break
-    return np.stack([got[i] for i in wanted])
+    return common.seek_decode_clip(c, s, order, keyframes, wanted, SIZE)
 
 
 def index_of(fi):
